@@ -1,0 +1,159 @@
+"""The layer base classes: :class:`Layer` (one input) and :class:`MergeLayer`
+(several inputs).
+
+A layer knows the shape of its input and computes the shape and the symbolic
+expression of its output. Subclasses implement :meth:`Layer.get_output_shape_for`
+and :meth:`Layer.get_output_for`, and create parameters with
+:meth:`Layer.add_param`::
+
+    >>> import pytensor.tensor as pt
+    >>> from convnet.layers import Layer, InputLayer
+    >>> class DoubleLayer(Layer):
+    ...     def get_output_for(self, input, **kwargs):
+    ...         return 2 * input
+    >>> DoubleLayer(InputLayer((None, 3))).output_shape
+    (None, 3)
+
+Every layer's output shape is computed once at construction, so an input a
+layer cannot handle raises ``ValueError`` there, naming the layer.
+"""
+from collections import OrderedDict
+
+from pytensor.graph.basic import Variable
+
+from ..utils import collect_shared_vars, create_param
+
+__all__ = ["Layer", "MergeLayer", "describe_layer"]
+
+
+def describe_layer(cls, name):
+    """How error messages name a layer: its class, and its name when given."""
+    return f"{cls.__name__} {name!r}" if name else cls.__name__
+
+
+class _LayerMeta(type):
+    """Validates every layer at construction: computes its output shape and
+    prefixes any ``ValueError`` with the layer's class and name."""
+
+    def __call__(cls, *args, **kwargs):
+        label = describe_layer(cls, kwargs.get("name"))
+        try:
+            layer = super().__call__(*args, **kwargs)
+            layer.output_shape  # noqa: B018  (raises for shapes the layer cannot handle)
+        except ValueError as e:
+            if str(e).startswith(label):
+                raise
+            raise ValueError(f"{label}: {e}") from e
+        return layer
+
+
+class Layer(metaclass=_LayerMeta):
+    """Base class for a layer with one input.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape
+        (``None`` for dimensions not known in advance).
+    name : str, optional
+        A name for the layer; used in error messages, parameter names and
+        checkpoints.
+    """
+
+    def __init__(self, incoming, name=None):
+        if isinstance(incoming, tuple):
+            self.input_shape = incoming
+            self.input_layer = None
+        else:
+            self.input_shape = incoming.output_shape
+            self.input_layer = incoming
+        self.name = name
+        self.params = OrderedDict()
+        self.get_output_kwargs = []
+        if any(d is not None and d <= 0 for d in self.input_shape):
+            raise ValueError(f"cannot create a layer with non-positive input_shape {self.input_shape}")
+
+    def __repr__(self):
+        return describe_layer(type(self), self.name)
+
+    @property
+    def output_shape(self):
+        shape = self.get_output_shape_for(self.input_shape)
+        if any(isinstance(s, Variable) for s in shape):
+            raise ValueError(f"output shape {shape} contains symbolic values; shapes must be ints or None")
+        return shape
+
+    def get_params(self, unwrap_shared=True, **tags):
+        """The layer's parameters, filtered by tags.
+
+        ``get_params(trainable=True)`` returns those tagged ``trainable``;
+        ``get_params(regularizable=False)`` those not tagged ``regularizable``.
+        With ``unwrap_shared`` (default), parameters given as expressions are
+        replaced by the shared variables they depend on.
+        """
+        only = {tag for tag, value in tags.items() if value}
+        exclude = {tag for tag, value in tags.items() if not value}
+        result = [p for p in self.params if only <= self.params[p] and not (exclude & self.params[p])]
+        if unwrap_shared:
+            return collect_shared_vars(result) if result else []
+        return result
+
+    def get_output_shape_for(self, input_shape):
+        """The shape of the output for an input of ``input_shape``.
+
+        Raise ``ValueError`` for shapes the layer cannot handle.
+        """
+        return input_shape
+
+    def get_output_for(self, input, **kwargs):
+        """The symbolic output for the symbolic ``input``.
+
+        Keyword arguments such as ``deterministic=True`` reach every layer
+        through :func:`convnet.layers.get_output`.
+        """
+        raise NotImplementedError
+
+    def add_param(self, spec, shape, name=None, **tags):
+        """Create a parameter from ``spec`` (see :func:`convnet.utils.create_param`)
+        and register it with tags (``trainable`` and ``regularizable`` default
+        to True).
+        """
+        if name is not None and self.name is not None:
+            name = f"{self.name}.{name}"
+        param = create_param(spec, shape, name)
+        tags["trainable"] = tags.get("trainable", True)
+        tags["regularizable"] = tags.get("regularizable", True)
+        self.params[param] = {tag for tag, value in tags.items() if value}
+        return param
+
+
+class MergeLayer(Layer):
+    """Base class for a layer with several inputs.
+
+    Parameters
+    ----------
+    incomings : list of Layer or tuple
+        The layers (or shapes) feeding into this one.
+    name : str, optional
+        A name for the layer.
+    """
+
+    def __init__(self, incomings, name=None):
+        self.input_shapes = [i if isinstance(i, tuple) else i.output_shape for i in incomings]
+        self.input_layers = [None if isinstance(i, tuple) else i for i in incomings]
+        self.name = name
+        self.params = OrderedDict()
+        self.get_output_kwargs = []
+
+    @property
+    def output_shape(self):
+        shape = self.get_output_shape_for(self.input_shapes)
+        if any(isinstance(s, Variable) for s in shape):
+            raise ValueError(f"output shape {shape} contains symbolic values; shapes must be ints or None")
+        return shape
+
+    def get_output_shape_for(self, input_shapes):
+        raise NotImplementedError
+
+    def get_output_for(self, inputs, **kwargs):
+        raise NotImplementedError

@@ -1,0 +1,8 @@
+"""convnet's own PyTensor ops: 2-D convolution and pooling, with gradients and
+implementations for PyTensor's Python, Numba and JAX backends."""
+from .conv import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+from .conv import __all__ as _conv_all
+from .pool import __all__ as _pool_all
+
+__all__ = list(_conv_all) + list(_pool_all)

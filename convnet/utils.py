@@ -1,0 +1,175 @@
+"""Small helpers shared by the rest of convnet."""
+import numbers
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
+from pytensor.graph.traversal import graph_inputs
+from pytensor.compile.sharedvalue import SharedVariable
+
+__all__ = [
+    "floatX",
+    "shared_empty",
+    "as_tensor_expression",
+    "as_theano_expression",
+    "collect_shared_vars",
+    "one_hot",
+    "unique",
+    "as_tuple",
+    "compute_norms",
+    "create_param",
+    "int_types",
+]
+
+int_types = (numbers.Integral, np.integer)
+
+
+def floatX(arr):
+    """Return ``arr`` as a NumPy array of dtype ``pytensor.config.floatX``.
+
+    >>> floatX([1, 2]).dtype
+    dtype('float32')
+    """
+    return np.asarray(arr, dtype=pytensor.config.floatX)
+
+
+def shared_empty(dim=2, dtype=None):
+    """A shared variable holding an empty array of ``dim`` dimensions."""
+    if dtype is None:
+        dtype = pytensor.config.floatX
+    return pytensor.shared(np.zeros((0,) * dim, dtype=dtype))
+
+
+def as_tensor_expression(value):
+    """Wrap ``value`` into a PyTensor tensor expression (no-op for variables)."""
+    if isinstance(value, Variable):
+        return value
+    try:
+        return pt.as_tensor_variable(value)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"Input of type {type(value)} is not a PyTensor expression") from e
+
+
+as_theano_expression = as_tensor_expression
+
+
+def collect_shared_vars(expressions):
+    """Return the shared variables ``expressions`` depend on, in order, once each."""
+    if isinstance(expressions, Variable):
+        expressions = [expressions]
+    return unique(v for v in graph_inputs(expressions) if isinstance(v, SharedVariable))
+
+
+def one_hot(x, m=None):
+    """One-hot encode the integer vector ``x`` into ``m`` columns (default ``max(x) + 1``).
+
+    Works on NumPy arrays and on symbolic integer vectors.
+    """
+    if isinstance(x, Variable):
+        if m is None:
+            m = pt.cast(pt.max(x) + 1, "int32")
+        return pt.eq(x.dimshuffle(0, "x"), pt.arange(m).dimshuffle("x", 0)).astype("int32")
+    x = np.asarray(x)
+    if m is None:
+        m = int(x.max()) + 1
+    return (x[:, None] == np.arange(m)[None, :]).astype("int32")
+
+
+def unique(items):
+    """The items of ``items`` in order, each once (by identity-insensitive equality)."""
+    seen = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def as_tuple(x, N, t=None):
+    """Return ``x`` as a tuple of length ``N`` (repeating a scalar), of type ``t``.
+
+    >>> as_tuple(3, 2)
+    (3, 3)
+    >>> as_tuple((1, 2), 2, int)
+    (1, 2)
+    """
+    try:
+        X = tuple(x)
+    except TypeError:
+        X = (x,) * N
+    if t is not None and not all(isinstance(v, t) for v in X):
+        type_name = t.__name__ if isinstance(t, type) else " or ".join(tt.__name__ for tt in t)
+        raise TypeError(f"expected a single value or an iterable of {type_name}, got {x!r} instead")
+    if len(X) != N:
+        raise ValueError(f"expected a single value or an iterable with length {N}, got {x!r} instead")
+    return X
+
+
+def compute_norms(array, norm_axes=None):
+    """L2 norms of ``array`` (NumPy or symbolic) over ``norm_axes``.
+
+    By default the axes are chosen as for weight matrices: axis 0 for 2-D
+    (dense ``W``), all but the first for 3-, 4- and 5-D (conv filters).
+    """
+    ndim = array.ndim
+    if norm_axes is not None:
+        sum_over = tuple(norm_axes)
+    elif ndim == 1:
+        sum_over = ()
+    elif ndim == 2:
+        sum_over = (0,)
+    elif ndim in (3, 4, 5):
+        sum_over = tuple(range(1, ndim))
+    else:
+        raise ValueError(f"Unsupported tensor dimensionality {ndim}. Must specify `norm_axes`")
+    if isinstance(array, Variable):
+        return pt.sqrt(pt.sum(pt.sqr(array), axis=sum_over))
+    return np.sqrt(np.sum(array**2, axis=sum_over))
+
+
+def create_param(spec, shape, name=None):
+    """Create a parameter of ``shape`` from ``spec``.
+
+    ``spec`` may be a NumPy array (copied into a new shared variable), a
+    shared variable (used as is), another PyTensor expression (used as is, so
+    parameters can be tied or computed) or a callable such as an initializer
+    from :mod:`convnet.init`, called with ``shape``.
+
+    Raises ``ValueError`` naming ``name`` when the shape does not fit.
+    """
+    shape = tuple(shape)
+    label = f"parameter {name!r}" if name else "parameter"
+    if any(d <= 0 for d in shape):
+        raise ValueError(f"Cannot create {label} with a non-positive shape: {shape}")
+
+    if isinstance(spec, Variable):
+        if spec.ndim != len(shape):
+            raise ValueError(
+                f"{label}: the given variable has {spec.ndim} dimensions, should have {len(shape)}"
+            )
+        if isinstance(spec, SharedVariable):
+            actual = spec.get_value(borrow=True, return_internal_type=True).shape
+            if tuple(actual) != shape:
+                raise ValueError(f"{label}: the shared variable has shape {tuple(actual)}, should be {shape}")
+        if name is not None and spec.name is None:
+            spec.name = name
+        return spec
+
+    if isinstance(spec, np.ndarray):
+        if spec.shape != shape:
+            raise ValueError(f"{label}: the given array has shape {spec.shape}, should be {shape}")
+        return pytensor.shared(floatX(spec) if spec.dtype.kind == "f" else spec, name=name)
+
+    if callable(spec):
+        arr = spec(shape)
+        if isinstance(arr, Variable):
+            return create_param(arr, shape, name)
+        arr = np.asarray(arr)
+        if arr.shape != shape:
+            raise ValueError(f"{label}: the initializer returned shape {arr.shape}, should be {shape}")
+        return pytensor.shared(floatX(arr) if arr.dtype.kind == "f" else arr, name=name)
+
+    raise TypeError(f"{label}: cannot initialize from {type(spec).__name__}; give an array, "
+                    "a PyTensor variable or a callable such as convnet.init.GlorotUniform()")

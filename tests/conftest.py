@@ -1,0 +1,43 @@
+"""Shared test fixtures: compilation modes and the location of MNIST."""
+import os
+from pathlib import Path
+
+import pytest
+
+# The three ways PyTensor can run a graph that convnet supports: Python
+# thunks (each Op's ``perform``), the default Numba linker, and JAX.
+BACKEND_MODES = ["FAST_COMPILE", "NUMBA", "JAX"]
+
+
+@pytest.fixture(params=BACKEND_MODES)
+def backend_mode(request):
+    """Run a test once per backend (JAX is skipped when not installed)."""
+    if request.param == "JAX":
+        pytest.importorskip("jax")
+    return request.param
+
+
+@pytest.fixture
+def mode():
+    """The quick mode for unit tests that do not test a backend."""
+    return "FAST_COMPILE"
+
+
+def find_mnist_dir():
+    """The directory with the real MNIST ``.gz`` files, or None."""
+    candidates = [os.environ.get("CONVNET_DATA", ""), Path(__file__).parents[2] / "shared/data"]
+    for c in candidates:
+        if not c:
+            continue
+        for d in (Path(c), Path(c) / "mnist"):
+            if (d / "train-images-idx3-ubyte.gz").is_file():
+                return d
+    return None
+
+
+@pytest.fixture
+def mnist_dir():
+    d = find_mnist_dir()
+    if d is None:
+        pytest.skip("real MNIST files not found (set $CONVNET_DATA or provide ../shared/data/mnist)")
+    return d
