@@ -1,38 +1,167 @@
 """Where convnet's graphs run, and the default float type.
 
-convnet makes ``float32`` the default ``floatX`` (PyTensor's own default is
-``float64``) unless the user chose one in ``$PYTENSOR_FLAGS``, ``$THEANO_FLAGS``
-or ``~/.theanorc``.
+One switch chooses the backend every ``pytensor.function`` compiles for
+(convnet sets PyTensor's default mode, so hand-written functions follow too):
+
+============  ==========================================================
+device        backend
+============  ==========================================================
+``cpu``       PyTensor's Numba linker (the default)
+``c``         PyTensor's C virtual machine (``CVM``)
+``jax``       XLA through PyTensor's JAX linker: the GPU when JAX sees
+              one, else the CPU
+``cuda``      XLA on the GPU; an error when JAX sees no GPU (``gpu`` and
+              ``cudaN`` are accepted as in Theano)
+============  ==========================================================
+
+The device is read, first match wins, from an explicit
+:func:`set_device` call, ``$CONVNET_DEVICE``, then Theano's ``$THEANO_FLAGS``
+and ``~/.theanorc`` (or ``$THEANORC``) ``device = ...``, so users coming from
+Theano keep their habits. ``device = cuda,fallback=cpu`` (or the flag
+``fallback=cpu``) warns and runs on the CPU when no GPU is visible instead
+of failing. ``$PYTENSOR_FLAGS`` keeps working as PyTensor defines it.
+
+``floatX`` is ``float32`` unless chosen in ``$PYTENSOR_FLAGS``,
+``~/.pytensorrc``, ``$THEANO_FLAGS`` or ``~/.theanorc``.
+
+Examples
+--------
+>>> import convnet
+>>> convnet.config.set_device("cpu")
+>>> convnet.config.get_device()
+'cpu'
 """
+import configparser
 import os
 import re
+import warnings
 
 import pytensor
+from pytensor.compile.mode import get_mode as get_pytensor_mode
 
-__all__ = ["floatX_chosen_by_user", "apply_default_floatX"]
+__all__ = ["DeviceUnavailableError", "set_device", "get_device", "get_mode", "parse_device"]
 
+DEVICE_MODES = {"cpu": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
 
-def _theanorc_paths():
-    return [os.path.expanduser("~/.theanorc"), os.path.expanduser("~/.pytensorrc")]
-
-
-def floatX_chosen_by_user():
-    """Return True when the user set ``floatX`` in flags or an rc file."""
-    for var in ("PYTENSOR_FLAGS", "THEANO_FLAGS"):
-        if re.search(r"(^|,)\s*floatX\s*=", os.environ.get(var, "")):
-            return True
-    for path in _theanorc_paths():
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                if re.search(r"^\s*floatX\s*=", f.read(), flags=re.MULTILINE):
-                    return True
-    return False
+_current_device = None
 
 
-def apply_default_floatX():
-    """Make ``float32`` PyTensor's ``floatX`` unless the user chose one."""
-    if not floatX_chosen_by_user():
-        pytensor.config.floatX = "float32"
+class DeviceUnavailableError(RuntimeError):
+    """The requested device cannot be used on this machine."""
 
 
-apply_default_floatX()
+def parse_device(spec):
+    """Split a device string such as ``"cuda,fallback=cpu"`` into
+    ``(device, gpu_index, fallback)``.
+
+    >>> parse_device("gpu1,fallback=cpu")
+    ('cuda', 1, 'cpu')
+    """
+    parts = [p.strip() for p in str(spec).split(",") if p.strip()]
+    if not parts:
+        raise ValueError(f"device: empty device specification {spec!r}")
+    name, fallback = parts[0].lower(), None
+    for option in parts[1:]:
+        key, _, value = option.partition("=")
+        if key.strip() != "fallback" or value.strip() not in DEVICE_MODES:
+            raise ValueError(f"device: unknown option {option!r} in {spec!r}; expected fallback=cpu|c|jax")
+        fallback = value.strip()
+    match = re.fullmatch(r"(cuda|gpu)(\d*)", name)
+    if match:
+        return "cuda", int(match.group(2) or 0), fallback
+    if name == "numba":
+        name = "cpu"
+    if name not in DEVICE_MODES:
+        raise ValueError(f"device: unknown device {spec!r}; expected one of cpu, c, jax, cuda (gpu, cudaN)")
+    return name, None, fallback
+
+
+def _select_gpu(index):
+    try:
+        import jax
+    except ImportError as e:
+        raise DeviceUnavailableError(
+            "device=cuda needs JAX with CUDA support (pip install 'jax[cuda13]'); JAX is not installed"
+        ) from e
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:
+        gpus = []
+    if index >= len(gpus):
+        raise DeviceUnavailableError(
+            f"device=cuda{index or ''} was requested but JAX sees {len(gpus)} GPU(s) "
+            f"(its devices: {jax.devices()}); install jax with CUDA support or choose device=cpu"
+        )
+    jax.config.update("jax_default_device", gpus[index])
+
+
+def set_device(spec):
+    """Compile every later ``pytensor.function`` for ``spec``
+    (``"cpu"``, ``"c"``, ``"jax"``, ``"cuda"``, optionally ``",fallback=cpu"``).
+
+    Raises :class:`DeviceUnavailableError` when a GPU is requested and none is
+    visible and no fallback was given.
+    """
+    global _current_device
+    device, gpu_index, fallback = parse_device(spec)
+    if device in ("jax", "cuda"):
+        from . import jax_backend  # noqa: F401  (registers the CONVNET_JAX mode)
+    if device == "cuda":
+        try:
+            _select_gpu(gpu_index)
+        except DeviceUnavailableError as e:
+            if fallback is None:
+                raise
+            warnings.warn(f"{e}; falling back to device={fallback} as configured", RuntimeWarning, stacklevel=2)
+            set_device(fallback)
+            return
+    pytensor.config.mode = get_pytensor_mode(DEVICE_MODES[device])
+    _current_device = device
+
+
+def get_device():
+    """The device chosen by :func:`set_device` or the configuration, or
+    ``None`` when PyTensor's own mode settings are in force."""
+    return _current_device
+
+
+def get_mode():
+    """The PyTensor compilation mode (a ``Mode``) that functions compile for."""
+    return get_pytensor_mode(None)
+
+
+def _flags(variable):
+    """``key=value`` pairs of a flags variable such as ``$THEANO_FLAGS``."""
+    pairs = {}
+    for item in os.environ.get(variable, "").split(","):
+        key, sep, value = item.partition("=")
+        if sep:
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _rc_file(variable, default):
+    """The ``[global]`` section of the rc files listed in ``$variable`` (or ``default``)."""
+    parser = configparser.ConfigParser()
+    parser.optionxform = str  # keys such as floatX are case-sensitive
+    parser.read([os.path.expanduser(p) for p in os.environ.get(variable, default).split(os.pathsep)])
+    return dict(parser["global"]) if parser.has_section("global") else {}
+
+
+def _pytensor_sets(key):
+    return key in _flags("PYTENSOR_FLAGS") or key in _rc_file("PYTENSORRC", "~/.pytensorrc")
+
+
+def configure_from_environment():
+    """Apply ``floatX`` and the device from the environment (see module doc)."""
+    theano = {**_rc_file("THEANORC", "~/.theanorc"), **_flags("THEANO_FLAGS")}
+    if not _pytensor_sets("floatX"):
+        pytensor.config.floatX = theano.get("floatX", "float32")
+    device = os.environ.get("CONVNET_DEVICE") or theano.get("device")
+    if device:
+        if "," not in device and theano.get("fallback"):
+            device = f"{device},fallback={theano['fallback']}"
+        set_device(device)
+
+
+configure_from_environment()

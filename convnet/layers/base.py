@@ -21,7 +21,7 @@ from collections import OrderedDict
 
 from pytensor.graph.basic import Variable
 
-from ..utils import collect_shared_vars, create_param
+from ..utils import collect_shared_vars, create_param, unique
 
 __all__ = ["Layer", "MergeLayer", "describe_layer"]
 
@@ -95,7 +95,7 @@ class Layer(metaclass=_LayerMeta):
         exclude = {tag for tag, value in tags.items() if not value}
         result = [p for p in self.params if only <= self.params[p] and not (exclude & self.params[p])]
         if unwrap_shared:
-            return collect_shared_vars(result) if result else []
+            return unique(v for p in result for v in collect_shared_vars(p))
         return result
 
     def get_output_shape_for(self, input_shape):

@@ -191,7 +191,7 @@ def set_all_param_values(layer, values, **tags):
         v = np.asarray(v)
         if v.shape != current.shape:
             raise ValueError(
-                f"set_all_param_values: value {i} for parameter {p.name or p!r} has shape {v.shape}, "
+                f"set_all_param_values: value {i} for parameter {p.name or p} has shape {v.shape}, "
                 f"the parameter has shape {current.shape}; nothing was set"
             )
         arrays.append(v.astype(current.dtype, copy=False))
