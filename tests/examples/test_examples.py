@@ -1,0 +1,53 @@
+"""The examples run end to end as a user runs them (on the bundled sample)."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def run_example(name, *args, timeout=600):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+                            timeout=timeout, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_mnist_cnn_one_epoch_on_the_sample_prints_the_table(tmp_path):
+    saved = tmp_path / "cnn.npz"
+    out = run_example("mnist.py", "cnn", "--epochs", "1", "--sample", "--save", str(saved))
+    assert "(the bundled sample)" in out
+    assert re.search(r"epoch \| train loss \| valid loss \| valid acc \|\s+time", out)
+    row = re.search(r"^\s+1 \| +([\d.]+) \| +([\d.]+) \| +([\d.]+)% \| +[\d.]+s$", out, re.MULTILINE)
+    assert row, out
+    assert float(row.group(3)) > 50  # one epoch of 8 batches already learns
+    accuracy = float(re.search(r"test accuracy ([\d.]+) %", out).group(1))
+    assert accuracy > 50
+    # The saved parameters load back into the same architecture.
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import mnist
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    network = mnist.build_cnn()
+    mnist.load_params(network, saved)
+    with np.load(saved) as data:
+        assert len(data.files) == 8
+
+
+def test_mnist_rejects_unknown_model():
+    result = subprocess.run([sys.executable, str(EXAMPLES / "mnist.py"), "resnet"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "unknown model 'resnet'" in result.stderr
+
+
+def test_custom_loss_example_runs():
+    out = run_example("custom_loss.py", "--epochs", "2")
+    assert "epoch 2: lr 0.0070 momentum 0.70" in out
+    accuracy = float(re.search(r"test accuracy ([\d.]+) %", out).group(1))
+    assert accuracy > 60
