@@ -1,0 +1,257 @@
+"""Normalization layers: batch normalization and local response
+normalization.
+
+Batch normalization uses the statistics of the mini-batch at training time
+and running averages of them (updated by every training function, with no
+``updates`` to list) when :func:`~convnet.layers.get_output` is called with
+``deterministic=True``::
+
+    >>> from convnet.layers import InputLayer, DenseLayer, batch_norm, get_output
+    >>> l_out = batch_norm(DenseLayer(InputLayer((None, 20)), num_units=10))
+    >>> train_output = get_output(l_out)  # compiled: updates the running averages
+    >>> test_output = get_output(l_out, deterministic=True)  # uses them
+"""
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+
+from .. import init
+from .base import Layer
+from .noise import _set_default_update
+from .shape import _constant_pad
+from .special import (
+    NonlinearityLayer,
+    _broadcast_per_axis_param,
+    _per_axis_param_shape,
+    _resolve_shared_axes,
+    _take_nonlinearity,
+)
+
+__all__ = ["LocalResponseNormalization2DLayer", "BatchNormLayer", "batch_norm"]
+
+
+class LocalResponseNormalization2DLayer(Layer):
+    """Cross-channel local response normalization of images (Krizhevsky et
+    al. 2012).
+
+    Each value is divided by ``(k + alpha * s) ** beta``, where ``s`` is the
+    sum of the squares of the values at the same position in the ``n``
+    channels centred on its own (channels beyond the edges count as zero).
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape
+        ``(batch, channels, rows, columns)``.
+    alpha : float
+        The scale of the sum of squares.
+    k : float
+        The additive offset.
+    beta : float
+        The exponent.
+    n : int
+        The odd number of adjacent channels summed over.
+    **kwargs
+        Passed to :class:`~convnet.layers.Layer` (e.g. ``name``).
+
+    References
+    ----------
+    A. Krizhevsky, I. Sutskever and G. Hinton (2012): ImageNet Classification
+    with Deep Convolutional Neural Networks. NIPS.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, LocalResponseNormalization2DLayer
+    >>> LocalResponseNormalization2DLayer(InputLayer((None, 96, 55, 55)), n=5).output_shape
+    (None, 96, 55, 55)
+    """
+
+    def __init__(self, incoming, alpha=1e-4, k=2, beta=0.75, n=5, **kwargs):
+        super().__init__(incoming, **kwargs)
+        if len(self.input_shape) != 4:
+            raise ValueError(f"needs 4-D input (batch, channels, rows, columns), got input_shape {self.input_shape}")
+        if n < 1 or n % 2 == 0:
+            raise ValueError(f"the window size n={n} must be a positive odd number")
+        self.alpha = alpha
+        self.k = k
+        self.beta = beta
+        self.n = n
+
+    def get_output_for(self, input, **kwargs):
+        half = self.n // 2
+        padded_squares = _constant_pad(pt.sqr(input), [(0, 0), (half, half), (0, 0), (0, 0)])
+        channels = input.shape[1]
+        window_sums = sum(padded_squares[:, offset:offset + channels] for offset in range(self.n))
+        return input / (self.k + self.alpha * window_sums) ** self.beta
+
+
+class BatchNormLayer(Layer):
+    """Batch normalization (Ioffe & Szegedy 2015):
+    ``(input - mean) * inv_std * gamma + beta``, the statistics taken over
+    ``axes``.
+
+    At training time ``mean`` and ``inv_std = 1 / sqrt(var + epsilon)`` are
+    the mini-batch's; the compiled function also updates the running
+    averages ``self.mean <- (1 - alpha) * self.mean + alpha * batch_mean``
+    (and likewise ``self.inv_std``). With ``deterministic=True`` the running
+    averages are used and left unchanged.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape.
+    axes : 'auto', int or tuple of int
+        The axes to normalize over; ``'auto'`` is all but the second (per
+        unit for dense layers, per channel for convolutions). The input's
+        sizes on the other axes must be known.
+    epsilon : float
+        Added to the variance for numerical stability.
+    alpha : float
+        The weight of the newest batch in the running averages.
+    beta : initializer, array, shared variable, expression or None
+        The learned offset (``regularizable=False``); None for none.
+    gamma : initializer, array, shared variable, expression or None
+        The learned scale; None for none.
+    mean : initializer, array or shared variable
+        The running average of the mean (tagged ``trainable=False``,
+        ``regularizable=False``).
+    inv_std : initializer, array or shared variable
+        The running average of the inverse standard deviation (tagged as
+        ``mean``).
+    **kwargs
+        Passed to :class:`~convnet.layers.Layer` (e.g. ``name``).
+
+    Notes
+    -----
+    :meth:`get_output_for` also takes ``batch_norm_use_averages`` (default:
+    ``deterministic``) and ``batch_norm_update_averages`` (default: not
+    ``deterministic``), passed through :func:`~convnet.layers.get_output`:
+    e.g. ``batch_norm_use_averages=False`` with ``deterministic=True``
+    normalizes with the batch statistics but leaves dropout off.
+
+    Put batch normalization between a layer's affine transform and its
+    nonlinearity, dropping the layer's bias, with :func:`batch_norm`.
+
+    References
+    ----------
+    S. Ioffe and C. Szegedy (2015): Batch Normalization: Accelerating Deep
+    Network Training by Reducing Internal Covariate Shift. ICML.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, BatchNormLayer
+    >>> l_bn = BatchNormLayer(InputLayer((None, 16, 8, 8)))
+    >>> l_bn.mean.get_value().shape, sorted(p.name for p in l_bn.get_params(trainable=True))
+    ((16,), ['beta', 'gamma'])
+    """
+
+    def __init__(self, incoming, axes="auto", epsilon=1e-4, alpha=0.1, beta=init.Constant(0),
+                 gamma=init.Constant(1), mean=init.Constant(0), inv_std=init.Constant(1), **kwargs):
+        super().__init__(incoming, **kwargs)
+        self.axes = _resolve_shared_axes(axes, len(self.input_shape))
+        self.epsilon = epsilon
+        self.alpha = alpha
+        shape = _per_axis_param_shape(self.input_shape, self.axes, "batch-norm parameters")
+        self.beta = None if beta is None else self.add_param(beta, shape, "beta", regularizable=False)
+        self.gamma = None if gamma is None else self.add_param(gamma, shape, "gamma")
+        self.mean = self.add_param(mean, shape, "mean", trainable=False, regularizable=False)
+        self.inv_std = self.add_param(inv_std, shape, "inv_std", trainable=False, regularizable=False)
+
+    def get_output_for(self, input, deterministic=False, batch_norm_use_averages=None,
+                       batch_norm_update_averages=None, **kwargs):
+        """The normalized input.
+
+        Parameters
+        ----------
+        input : TensorVariable
+            The layer's input.
+        deterministic : bool
+            The default for both options below: if True, normalize with the
+            running averages and do not update them.
+        batch_norm_use_averages : bool or None
+            Normalize with the running averages (True) or with the batch
+            statistics (False); None follows ``deterministic``.
+        batch_norm_update_averages : bool or None
+            Make compiled functions update the running averages; None
+            follows ``not deterministic``.
+        **kwargs
+            Ignored.
+        """
+        use_averages = deterministic if batch_norm_use_averages is None else batch_norm_use_averages
+        update_averages = not deterministic if batch_norm_update_averages is None else batch_norm_update_averages
+        batch_mean = input.mean(self.axes)
+        batch_inv_std = 1 / pt.sqrt(input.var(self.axes) + self.epsilon)
+        mean, inv_std = (self.mean, self.inv_std) if use_averages else (batch_mean, batch_inv_std)
+        if update_averages:
+            # The updates hang on copies of the shared averages (same storage)
+            # that only this output depends on, so only functions computing
+            # it update the averages; a prediction function does not.
+            running_mean = self._updated_copy(self.mean, batch_mean)
+            running_inv_std = self._updated_copy(self.inv_std, batch_inv_std)
+            mean = mean + 0 * running_mean
+            inv_std = inv_std + 0 * running_inv_std
+
+        def broadcast(param):
+            return _broadcast_per_axis_param(param, self.axes, input.ndim)
+
+        scale = broadcast(inv_std) if self.gamma is None else broadcast(self.gamma * inv_std)
+        normalized = (input - broadcast(mean)) * scale
+        return normalized if self.beta is None else normalized + broadcast(self.beta)
+
+    def _updated_copy(self, average, batch_value):
+        """A copy of the shared ``average`` whose ``default_update`` moves it
+        towards ``batch_value`` by ``alpha``."""
+        if not isinstance(average, SharedVariable):
+            raise TypeError(
+                f"{self}: the running averages can only be updated if they are shared variables, "
+                f"not {average}; pass batch_norm_update_averages=False"
+            )
+        # The copy's type has the static shape of the value: compiling
+        # requires an update of exactly the variable's type, and the update
+        # (shaped by the input's static shape) converts to it.
+        static_type = average.type.clone(shape=average.get_value(borrow=True).shape)
+        copy = type(average)(static_type, value=None, strict=None, container=average.container, name=average.name)
+        _set_default_update(copy, (1 - self.alpha) * copy + self.alpha * batch_value)
+        return copy
+
+
+def batch_norm(layer, **kwargs):
+    """Batch-normalize ``layer``'s output before its nonlinearity.
+
+    Removes the layer's bias (``layer.b``; the normalization's ``beta``
+    takes its role), sets its nonlinearity to the identity, and adds a
+    :class:`BatchNormLayer` and a
+    :class:`~convnet.layers.NonlinearityLayer` with the original
+    nonlinearity on top, as Ioffe & Szegedy place it. If ``layer`` is named,
+    the new layers are named ``name + '_bn'`` and ``name + '_bn_nonlin'``.
+
+    Parameters
+    ----------
+    layer : Layer
+        The layer to normalize, typically dense or convolutional.
+    **kwargs
+        Passed to :class:`BatchNormLayer` (``name`` replaces the derived
+        name).
+
+    Returns
+    -------
+    Layer
+        The :class:`~convnet.layers.NonlinearityLayer` on top, or the
+        :class:`BatchNormLayer` if ``layer`` has no nonlinearity.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, DenseLayer, batch_norm
+    >>> l_dense = DenseLayer(InputLayer((None, 20)), num_units=10, name='fc1')
+    >>> l_out = batch_norm(l_dense)
+    >>> l_out.name, l_out.input_layer.name, l_dense.b
+    ('fc1_bn_nonlin', 'fc1_bn', None)
+    """
+    nonlinearity = _take_nonlinearity(layer)
+    if getattr(layer, "b", None) is not None:
+        del layer.params[layer.b]
+        layer.b = None
+    bn_name = kwargs.pop("name", None) or (layer.name and layer.name + "_bn")
+    layer = BatchNormLayer(layer, name=bn_name, **kwargs)
+    if nonlinearity is not None:
+        layer = NonlinearityLayer(layer, nonlinearity, name=bn_name and bn_name + "_nonlin")
+    return layer
