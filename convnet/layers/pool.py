@@ -1,0 +1,353 @@
+"""Pooling layers: spatial pooling (:class:`Pool2DLayer`,
+:class:`MaxPool2DLayer`), global pooling (:class:`GlobalPoolLayer`),
+upscaling (:class:`Upscale2DLayer`) and pooling across feature maps
+(:class:`FeaturePoolLayer` for maxout, :class:`FeatureWTALayer`)."""
+import pytensor.tensor as pt
+
+from ..ops.pool import POOL_MODES, pool2d, pool_output_length
+from ..utils import as_tuple, int_types
+from .base import Layer
+from .conv import _positive_tuple
+
+__all__ = [
+    "Pool2DLayer",
+    "MaxPool2DLayer",
+    "GlobalPoolLayer",
+    "Upscale2DLayer",
+    "FeaturePoolLayer",
+    "FeatureWTALayer",
+]
+
+def _check_4d(input_shape):
+    if len(input_shape) != 4:
+        raise ValueError(f"expected a 4-dimensional input (batch, channels, rows, columns), "
+                         f"got input shape {tuple(input_shape)}")
+
+
+class Pool2DLayer(Layer):
+    """2-D pooling over the two trailing axes of a
+    ``(batch, channels, rows, columns)`` input.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 4-D input shape.
+    pool_size : int or pair of int
+        The size of the pooling regions.
+    stride : int, pair of int or None
+        The step between pooling regions; ``None`` means ``pool_size``
+        (regions that do not overlap).
+    pad : int or pair of int
+        Padding added on both sides of each axis; smaller than
+        ``pool_size``, and only with ``ignore_border=True``. Padded positions
+        never win a max.
+    ignore_border : bool
+        True: only whole pooling regions count. False: a last, partial region
+        covers what is left over at the end of an axis.
+    mode : {'max', 'sum', 'average_inc_pad', 'average_exc_pad', 'l2'}
+        The maximum, the sum, the mean counting padded zeros
+        (``average_inc_pad``) or only the input (``average_exc_pad``), or the
+        root of the sum of squares.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        For an input that is not 4-D, non-positive ``pool_size`` or
+        ``stride``, padding not smaller than ``pool_size`` or with
+        ``ignore_border=False``, an unknown mode, or a pooling region larger
+        than the padded input (with ``ignore_border=True``).
+
+    See Also
+    --------
+    MaxPool2DLayer : Shortcut for max-pooling.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Pool2DLayer
+    >>> l_in = InputLayer((None, 16, 32, 32))
+    >>> Pool2DLayer(l_in, pool_size=2, mode='average_exc_pad').output_shape
+    (None, 16, 16, 16)
+    >>> Pool2DLayer(l_in, pool_size=3, stride=2, ignore_border=False).output_shape
+    (None, 16, 16, 16)
+    """
+
+    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, mode="max", **kwargs):
+        super().__init__(incoming, **kwargs)
+        _check_4d(self.input_shape)
+        self.pool_size = _positive_tuple(pool_size, 2, "pool_size")
+        self.stride = self.pool_size if stride is None else _positive_tuple(stride, 2, "stride")
+        self.pad = as_tuple(pad, 2, int_types)
+        if any(p < 0 for p in self.pad) or any(p >= s for p, s in zip(self.pad, self.pool_size)):
+            raise ValueError(f"pad {self.pad} must be non-negative and smaller than pool_size {self.pool_size}")
+        if any(self.pad) and not ignore_border:
+            raise ValueError(f"pad {self.pad} needs ignore_border=True")
+        if mode not in POOL_MODES:
+            raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
+        self.ignore_border = ignore_border
+        self.mode = mode
+
+    def get_output_shape_for(self, input_shape):
+        _check_4d(input_shape)
+        spatial = input_shape[2:]
+        if self.ignore_border and any(
+            s is not None and s + 2 * p < ps for s, p, ps in zip(spatial, self.pad, self.pool_size)
+        ):
+            raise ValueError(f"the pooling region {self.pool_size} is larger than the input {tuple(spatial)} "
+                             f"padded by {self.pad} on each side (input shape {tuple(input_shape)})")
+        lengths = tuple(
+            None if s is None else pool_output_length(s, ps, st, p, self.ignore_border)
+            for s, ps, st, p in zip(spatial, self.pool_size, self.stride, self.pad)
+        )
+        return tuple(input_shape[:2]) + lengths
+
+    def get_output_for(self, input, **kwargs):
+        return pool2d(input, ws=self.pool_size, ignore_border=self.ignore_border, stride=self.stride, pad=self.pad,
+                      mode=self.mode)
+
+
+class MaxPool2DLayer(Pool2DLayer):
+    """2-D max-pooling: :class:`Pool2DLayer` with ``mode='max'``.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 4-D input shape.
+    pool_size : int or pair of int
+        The size of the pooling regions.
+    stride : int, pair of int or None
+        The step between pooling regions; ``None`` means ``pool_size``.
+    pad : int or pair of int
+        Padding on both sides of each axis (see :class:`Pool2DLayer`).
+    ignore_border : bool
+        Whether to drop partial regions at the end of an axis.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, MaxPool2DLayer
+    >>> MaxPool2DLayer(InputLayer((None, 16, 28, 28)), pool_size=2).output_shape
+    (None, 16, 14, 14)
+    """
+
+    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
+
+
+class GlobalPoolLayer(Layer):
+    """Pools each feature map of a ``(batch, channels, ...)`` input to one
+    value, over all axes after the second.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape (3 or
+        more dimensions).
+    pool_function : callable
+        Called as ``pool_function(x, axis=2)`` on the input with its trailing
+        axes flattened into one, e.g. ``pytensor.tensor.mean`` (the default),
+        ``pytensor.tensor.max`` or ``pytensor.tensor.sum``.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> import pytensor.tensor as pt
+    >>> from convnet.layers import InputLayer, GlobalPoolLayer
+    >>> GlobalPoolLayer(InputLayer((None, 64, 7, 7)), pool_function=pt.max).output_shape
+    (None, 64)
+    """
+
+    def __init__(self, incoming, pool_function=pt.mean, **kwargs):
+        super().__init__(incoming, **kwargs)
+        self.pool_function = pool_function
+
+    def get_output_shape_for(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(f"expected an input of 3 or more dimensions (batch, channels, ...), "
+                             f"got input shape {tuple(input_shape)}")
+        return tuple(input_shape[:2])
+
+    def get_output_for(self, input, **kwargs):
+        return self.pool_function(input.flatten(3), axis=2)
+
+
+class Upscale2DLayer(Layer):
+    """Upscales the two trailing axes of a ``(batch, channels, rows, columns)``
+    input by integer factors.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 4-D input shape.
+    scale_factor : int or pair of int
+        The factor for rows and for columns (at least 1).
+    mode : {'repeat', 'dilate'}
+        ``'repeat'`` repeats each value ``scale_factor`` times along each
+        axis (nearest-neighbour upscaling); ``'dilate'`` places each value in
+        the top-left corner of its ``scale_factor`` block and fills the rest
+        of the block with zeros.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Upscale2DLayer
+    >>> Upscale2DLayer(InputLayer((None, 8, 7, 7)), scale_factor=(2, 3)).output_shape
+    (None, 8, 14, 21)
+    """
+
+    def __init__(self, incoming, scale_factor, mode="repeat", **kwargs):
+        super().__init__(incoming, **kwargs)
+        _check_4d(self.input_shape)
+        self.scale_factor = _positive_tuple(scale_factor, 2, "scale_factor")
+        if mode not in ("repeat", "dilate"):
+            raise ValueError(f"mode must be 'repeat' or 'dilate', got {mode!r}")
+        self.mode = mode
+
+    def get_output_shape_for(self, input_shape):
+        _check_4d(input_shape)
+        return tuple(input_shape[:2]) + tuple(
+            None if s is None else s * f for s, f in zip(input_shape[2:], self.scale_factor)
+        )
+
+    def get_output_for(self, input, **kwargs):
+        rows, columns = self.scale_factor
+        if self.mode == "dilate":
+            shape = (input.shape[0], input.shape[1], input.shape[2] * rows, input.shape[3] * columns)
+            return pt.set_subtensor(pt.zeros(shape, dtype=input.dtype)[:, :, ::rows, ::columns], input)
+        upscaled = input
+        if rows > 1:
+            upscaled = pt.repeat(upscaled, rows, axis=2)
+        if columns > 1:
+            upscaled = pt.repeat(upscaled, columns, axis=3)
+        return upscaled
+
+
+def _feature_axis(axis, input_shape):
+    """``axis`` as a non-negative index into ``input_shape``."""
+    ndim = len(input_shape)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for input shape {tuple(input_shape)}")
+    return axis % ndim
+
+
+def _check_feature_groups(input_shape, axis, pool_size):
+    size = input_shape[axis]
+    if size is not None and size % pool_size:
+        raise ValueError(f"the input's axis {axis} has {size} features, not a multiple of pool_size={pool_size} "
+                         f"(input shape {tuple(input_shape)})")
+
+
+def _group_features(input, axis, pool_size):
+    """``input`` with ``axis`` split into ``(groups, pool_size)``: features
+    ``g * pool_size`` to ``(g + 1) * pool_size - 1`` form group ``g``."""
+    shape = [input.shape[i] for i in range(input.ndim)]
+    grouped_shape = shape[:axis] + [shape[axis] // pool_size, pool_size] + shape[axis + 1:]
+    return input.reshape(grouped_shape, ndim=input.ndim + 1)
+
+
+class FeaturePoolLayer(Layer):
+    """Pools groups of ``pool_size`` consecutive features along ``axis``
+    into one; with the default ``pool_function`` this is a maxout layer [1]_.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape.
+    pool_size : int
+        The number of features per group; must divide the size of ``axis``.
+    axis : int
+        The axis to pool over (1: the channels).
+    pool_function : callable
+        Called as ``pool_function(x, axis=axis + 1)`` on the input with
+        ``axis`` split into ``(groups, pool_size)``: ``pytensor.tensor.max``
+        (the default), ``pytensor.tensor.mean``, ...
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        When the size of ``axis`` is not a multiple of ``pool_size``.
+
+    References
+    ----------
+    .. [1] Ian J. Goodfellow, David Warde-Farley, Mehdi Mirza, Aaron
+       Courville and Yoshua Bengio (2013): Maxout networks. ICML.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, DenseLayer, FeaturePoolLayer
+    >>> l_dense = DenseLayer(InputLayer((None, 100)), num_units=60, nonlinearity=None)
+    >>> FeaturePoolLayer(l_dense, pool_size=3).output_shape
+    (None, 20)
+    """
+
+    def __init__(self, incoming, pool_size, axis=1, pool_function=pt.max, **kwargs):
+        super().__init__(incoming, **kwargs)
+        self.pool_size = _positive_tuple(pool_size, 1, "pool_size")[0]
+        self.axis = _feature_axis(axis, self.input_shape)
+        self.pool_function = pool_function
+
+    def get_output_shape_for(self, input_shape):
+        _check_feature_groups(input_shape, self.axis, self.pool_size)
+        output_shape = list(input_shape)
+        if output_shape[self.axis] is not None:
+            output_shape[self.axis] //= self.pool_size
+        return tuple(output_shape)
+
+    def get_output_for(self, input, **kwargs):
+        return self.pool_function(_group_features(input, self.axis, self.pool_size), axis=self.axis + 1)
+
+
+class FeatureWTALayer(Layer):
+    """Winner takes all: within each group of ``pool_size`` consecutive
+    features along ``axis``, keeps the largest value and sets the others to
+    zero. The output has the input's shape.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape.
+    pool_size : int
+        The number of features per group; must divide the size of ``axis``.
+    axis : int
+        The axis of the features (1: the channels).
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        When the size of ``axis`` is not a multiple of ``pool_size``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convnet.layers import InputLayer, FeatureWTALayer, get_output
+    >>> l_in = InputLayer((None, 4))
+    >>> y = get_output(FeatureWTALayer(l_in, pool_size=2))
+    >>> y.eval({l_in.input_var: np.array([[1, 3, 5, 2]], dtype='float32')})
+    array([[0., 3., 5., 0.]], dtype=float32)
+    """
+
+    def __init__(self, incoming, pool_size, axis=1, **kwargs):
+        super().__init__(incoming, **kwargs)
+        self.pool_size = _positive_tuple(pool_size, 1, "pool_size")[0]
+        self.axis = _feature_axis(axis, self.input_shape)
+
+    def get_output_shape_for(self, input_shape):
+        _check_feature_groups(input_shape, self.axis, self.pool_size)
+        return tuple(input_shape)
+
+    def get_output_for(self, input, **kwargs):
+        grouped = _group_features(input, self.axis, self.pool_size)
+        winners = pt.argmax(grouped, axis=self.axis + 1, keepdims=True)
+        positions = pt.arange(self.pool_size).dimshuffle(
+            *(["x"] * (self.axis + 1) + [0] + ["x"] * (input.ndim - self.axis - 1))
+        )
+        mask = pt.eq(winners, positions).reshape(input.shape, ndim=input.ndim)
+        return input * mask
