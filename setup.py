@@ -24,7 +24,7 @@ setup(
     ],
     extras_require={
         "jax": ["jax>=0.6"],
-        "sklearn": ["scikit-learn>=1.4", "joblib>=1.3"],
+        "sklearn": ["scikit-learn>=1.6", "joblib>=1.3"],
         "plot": ["matplotlib>=3.7"],
         "image": ["pillow>=10"],
         "docs": ["sphinx>=7"],
@@ -32,7 +32,7 @@ setup(
             "pytest>=8",
             "hypothesis>=6",
             "jax>=0.6",
-            "scikit-learn>=1.4",
+            "scikit-learn>=1.6",
             "joblib>=1.3",
             "matplotlib>=3.7",
             "pillow>=10",

@@ -1,10 +1,40 @@
-"""convnet: Lasagne-style neural-network layers for PyTensor."""
+"""convnet: Lasagne-style neural-network layers for PyTensor.
+
+The modules keep Lasagne's names: ``convnet.layers``, ``convnet.init``,
+``convnet.nonlinearities``, ``convnet.objectives``, ``convnet.updates``,
+``convnet.regularization``, ``convnet.random``, ``convnet.utils``; plus
+``convnet.ops`` (convolution and pooling), ``convnet.config`` (where graphs
+run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo`` and
+the scikit-learn estimator ``convnet.NeuralNet`` (needs scikit-learn).
+"""
 from . import backends
 
 # convnet's JAX adjustments load with PyTensor's JAX backend (see convnet.jax_backend).
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
 
 from . import config  # noqa: E402  (reads the device and floatX configuration)
-from . import random, utils  # noqa: E402
+from . import (  # noqa: E402
+    augmentation,
+    datasets,
+    init,
+    layers,
+    modelzoo,
+    nonlinearities,
+    objectives,
+    ops,
+    random,
+    regularization,
+    updates,
+    utils,
+)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # NeuralNet needs scikit-learn (the "sklearn" extra): imported on first use.
+    if name == "NeuralNet":
+        from .estimator import NeuralNet
+
+        return NeuralNet
+    raise AttributeError(f"module 'convnet' has no attribute {name!r}")

@@ -1,0 +1,800 @@
+"""The scikit-learn estimator :class:`NeuralNet` (after nolearn's)."""
+import copy
+import inspect
+import numbers
+import time
+from collections import OrderedDict
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+from sklearn.base import BaseEstimator, clone
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import ClassifierTags, RegressorTags
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ..augmentation import BatchIterator
+from ..layers import InputLayer, Layer, count_params, get_all_params, get_output
+from ..objectives import aggregate, categorical_crossentropy, squared_error
+from ..regularization import l2 as l2_penalty
+from ..regularization import regularize_network_params
+from ..updates import nesterov_momentum
+from ..utils import floatX
+from . import checkpoint
+from .handlers import PrintLog
+
+__all__ = ["NeuralNet", "TrainSplit", "objective"]
+
+# Prefixes of the keyword arguments that go to the update rule and the objective.
+_FUNCTION_PREFIXES = ("update", "objective")
+
+
+def objective(layers, target, deterministic=False, loss_function=None, l2=0.0):
+    """The default training objective of :class:`NeuralNet`: the mean loss of
+    the output layer, plus optional L2 weight decay.
+
+    Every objective has this signature: ``objective(layers, target,
+    deterministic=False, **kwargs)``, returning a symbolic scalar; the net
+    passes its ``objective_*`` arguments as ``kwargs`` (``objective_l2=1e-4``
+    gives ``l2=1e-4``).
+
+    Parameters
+    ----------
+    layers : OrderedDict
+        The net's ``layers_``, ``name -> layer``; the last one is the output layer.
+    target : TensorVariable
+        The symbolic targets: an integer vector of class indices for
+        classification, a float tensor for regression.
+    deterministic : bool, optional
+        True for evaluation (no dropout, batch normalization's averages).
+    loss_function : callable, optional
+        ``loss_function(predictions, targets)`` giving element- or item-wise
+        losses; by default :func:`~convnet.objectives.categorical_crossentropy`
+        for integer targets and :func:`~convnet.objectives.squared_error`
+        otherwise.
+    l2 : float, optional
+        The coefficient of the L2 penalty on all regularizable parameters.
+
+    Returns
+    -------
+    TensorVariable
+        The scalar loss.
+
+    Examples
+    --------
+    A custom objective, the mean absolute error:
+
+    >>> import pytensor.tensor as pt
+    >>> from convnet.layers import get_output
+    >>> def mean_absolute_error(layers, target, deterministic=False):
+    ...     predictions = get_output(list(layers.values())[-1], deterministic=deterministic)
+    ...     return pt.mean(abs(predictions - target))
+    >>> # NeuralNet(..., regression=True, objective=mean_absolute_error)
+    """
+    output_layer = next(reversed(layers.values()))
+    predictions = get_output(output_layer, deterministic=deterministic)
+    if loss_function is None:
+        loss_function = categorical_crossentropy if target.dtype.startswith("int") else squared_error
+    loss = aggregate(loss_function(predictions, target), mode="mean")
+    if l2:
+        loss = loss + l2 * regularize_network_params(output_layer, l2_penalty)
+    return loss
+
+
+class TrainSplit:
+    """Hold out part of the training data as a validation set.
+
+    Called by :class:`NeuralNet` as ``train_split(X, y, net)``, it returns
+    ``X_train, X_valid, y_train, y_valid``; the split is the same at every
+    call (``random_state``), so resumed training validates on the same data.
+    Class labels (integer targets, as the net passes a classifier's) are
+    split stratified; regression targets plainly.
+
+    Parameters
+    ----------
+    eval_size : float, optional
+        The fraction held out, between 0 and 1.
+    stratify : bool, optional
+        Keep the class proportions in both parts (integer targets only).
+    random_state : int, optional
+        Seed of the split.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, y = np.zeros((10, 2)), np.array([0, 1] * 5)
+    >>> X_train, X_valid, y_train, y_valid = TrainSplit(eval_size=0.2)(X, y, None)
+    >>> len(X_train), sorted(y_valid.tolist())
+    (8, [0, 1])
+    """
+
+    def __init__(self, eval_size=0.2, stratify=True, random_state=0):
+        self.eval_size = eval_size
+        self.stratify = stratify
+        self.random_state = random_state
+
+    def __repr__(self):
+        return (f"TrainSplit(eval_size={self.eval_size!r}, stratify={self.stratify!r}, "
+                f"random_state={self.random_state!r})")
+
+    def __call__(self, X, y, net):
+        labels = np.asarray(y).dtype.kind in "iub"
+        return train_test_split(X, y, test_size=self.eval_size, random_state=self.random_state,
+                                stratify=y if self.stratify and labels else None)
+
+
+class NeuralNet(BaseEstimator):
+    """A neural network as a scikit-learn estimator (classifier or regressor).
+
+    The layers are given in one of two ways:
+
+    * **declaratively**, as a list of ``(name, LayerClass)`` pairs whose
+      arguments are keyword arguments prefixed with the layer's name
+      (``input_shape=(None, 1, 28, 28)``, ``hidden_num_units=100``), or as
+      ``(LayerClass, {argument: value})`` pairs (named by a ``"name"`` entry,
+      or ``{class}{position}`` such as ``dense2``). Each layer takes the
+      previous one as input unless it names others: ``{name}_incoming="conv1"``,
+      or ``{name}_incomings=["a", "b"]`` for merge layers. The first layer is
+      the input layer and the last one the output layer; ``LayerClass`` may be
+      any callable that makes a layer. The layers are built at the first
+      :meth:`fit` (or :meth:`initialize`).
+    * **as a network**: ``layers=output_layer``, any layer built by hand
+      (``batch_norm(...)``, custom layers), whose parameters are trained in place.
+
+    The net has one input layer; ``X`` is an array of its shape.
+    Classification targets are class labels, one per sample: integers
+    ``0 .. num_units - 1`` index the output units directly; other labels
+    (strings, ...) are mapped to the units in sorted order. Regression
+    targets are arrays shaped like the output (a vector goes with a single
+    output unit).
+
+    Parameters
+    ----------
+    layers : list or Layer
+        The layer specifications, or the output layer of a network.
+    update : callable, optional
+        An update rule from :mod:`convnet.updates`, called as
+        ``update(loss, params, **update_args)``. Its arguments are given with
+        the prefix ``update_``: ``update_learning_rate=0.01``,
+        ``update_momentum=0.9``. A float becomes a shared variable (listed in
+        :attr:`update_variables_`) that :class:`AdjustVariable` or a schedule
+        changes without recompiling; a shared variable is used as it is; a
+        callable is a schedule, called with the epoch number (from 1) before
+        every epoch: ``update_learning_rate=lambda epoch: 0.1 * 0.95 ** epoch``.
+    objective : callable, optional
+        ``objective(layers, target, deterministic=False, **objective_args)``
+        returning the scalar loss, with arguments prefixed ``objective_``;
+        see :func:`objective`, the default (``objective_l2=1e-4`` adds
+        weight decay).
+    batch_iterator_train, batch_iterator_test : BatchIterator, optional
+        Templates called as ``iterator(X, y)`` for the mini-batches of
+        training, and of validation and prediction (see
+        :class:`convnet.augmentation.BatchIterator`).
+    regression : bool, optional
+        False: a classifier (softmax output, one unit per class); True: a
+        regressor.
+    max_epochs : int, optional
+        The epochs :meth:`fit` trains for.
+    train_split : callable or None, optional
+        ``train_split(X, y, net)`` returning ``X_train, X_valid, y_train,
+        y_valid``, by default a stratified 80/20 :class:`TrainSplit`; None
+        trains on all the data, without validation.
+    on_epoch_finished, on_training_finished : list of callable, optional
+        Handlers ``handler(net, train_history)``, such as
+        :class:`EarlyStopping`, :class:`SaveBestWeights` and
+        :class:`AdjustVariable`, called after every epoch and when training
+        ends. An epoch handler stops training by raising ``StopIteration``.
+    mode : str or pytensor.compile.Mode, optional
+        PyTensor's compilation mode; None uses the mode of convnet's device
+        (:func:`convnet.config.get_mode`: Numba on the CPU). ``"FAST_COMPILE"``
+        compiles in a fraction of a second and runs slower.
+    verbose : int, optional
+        0 is silent; 1 prints the layers, a progress bar per epoch and a table
+        row per epoch.
+    **kwargs
+        Layer arguments (``{layer}_{argument}``), update rule arguments
+        (``update_{argument}``) and objective arguments
+        (``objective_{argument}``). They are parameters of the estimator
+        like the others (``get_params``, ``set_params``, grid searches).
+
+    Attributes
+    ----------
+    layers_ : OrderedDict
+        The network, ``name -> layer``, the output layer last.
+    classes_ : numpy.ndarray
+        The label of each output unit (classification).
+    train_history_ : list of dict
+        One dict per epoch: ``epoch``, ``train_loss``, ``valid_loss`` and
+        ``valid_accuracy`` (with a validation set; accuracy for
+        classification), ``dur`` (seconds).
+    update_variables_ : dict
+        The shared variables of the adjustable update arguments, by argument
+        name (``"update_learning_rate"``); made when training starts.
+
+    Notes
+    -----
+    The network is built once, at the first :meth:`fit`, :meth:`partial_fit`,
+    :meth:`initialize` or :meth:`load_params_from`; later calls of ``fit``
+    continue training from the current parameters, so training can be
+    resumed from a checkpoint. :func:`sklearn.base.clone` gives an unbuilt
+    copy (for a net given as a network: a copy of that network, with its
+    current parameters). Changing a layer argument, ``layers`` or
+    ``regression`` with :meth:`set_params` discards the network and
+    ``train_history_``; changing ``update``, ``objective``, ``mode`` or their
+    arguments only recompiles.
+
+    The compiled functions are made when first needed and are not pickled;
+    the parameters are, so an unpickled net predicts as the original did.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, DenseLayer
+    >>> from convnet.nonlinearities import softmax
+    >>> net = NeuralNet(
+    ...     layers=[('input', InputLayer), ('hidden', DenseLayer), ('output', DenseLayer)],
+    ...     input_shape=(None, 1, 28, 28),
+    ...     hidden_num_units=100,
+    ...     output_num_units=10, output_nonlinearity=softmax,
+    ...     update_learning_rate=0.01, update_momentum=0.9,
+    ...     max_epochs=10, mode="FAST_COMPILE",
+    ... )
+    >>> net.get_params()['hidden_num_units']
+    100
+    >>> # net.fit(X_train, y_train); net.predict(X_test)
+    """
+
+    def __init__(self, layers, update=nesterov_momentum, objective=objective,
+                 batch_iterator_train=BatchIterator(batch_size=128, shuffle=True),
+                 batch_iterator_test=BatchIterator(batch_size=128), regression=False, max_epochs=100,
+                 train_split=TrainSplit(eval_size=0.2), on_epoch_finished=(), on_training_finished=(),
+                 mode=None, verbose=0, **kwargs):
+        self.layers = layers
+        self.update = update
+        self.objective = objective
+        self.batch_iterator_train = batch_iterator_train
+        self.batch_iterator_test = batch_iterator_test
+        self.regression = regression
+        self.max_epochs = max_epochs
+        self.train_split = train_split
+        self.on_epoch_finished = on_epoch_finished
+        self.on_training_finished = on_training_finished
+        self.mode = mode
+        self.verbose = verbose
+        for key in kwargs:
+            if hasattr(type(self), key):
+                raise TypeError(f"NeuralNet: {key!r} is not a valid keyword argument")
+        vars(self).update(kwargs)
+        self._extra_param_names = list(kwargs)
+
+    # -- scikit-learn parameters ---------------------------------------------------------------
+
+    def get_params(self, deep=True):
+        """The estimator's parameters, including the prefixed layer, update
+        and objective arguments.
+
+        ``deep`` changes nothing: no parameter is a nested estimator (a
+        network given as ``layers`` is not one, although a Layer has a
+        ``get_params`` method of its own).
+
+        >>> from convnet.layers import InputLayer, DenseLayer
+        >>> net = NeuralNet([('input', InputLayer), ('output', DenseLayer)],
+        ...                 input_shape=(None, 4), output_num_units=2)
+        >>> net.get_params()['output_num_units']
+        2
+        """
+        params = super().get_params(deep=False)
+        params.update((key, getattr(self, key)) for key in self._extra_param_names)
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, including new prefixed arguments.
+
+        A name that is neither a parameter nor prefixed by a layer name,
+        ``update_`` or ``objective_`` raises ``ValueError`` and changes nothing.
+
+        >>> from convnet.layers import InputLayer, DenseLayer
+        >>> net = NeuralNet([('input', InputLayer), ('output', DenseLayer)],
+        ...                 input_shape=(None, 4), output_num_units=2)
+        >>> net.set_params(output_num_units=3, update_learning_rate=0.1).output_num_units
+        3
+        """
+        own = set(self._get_param_names())
+        layers = params.get("layers", self.layers)
+        new = [key for key in params if key not in own and "__" not in key]
+        _check_prefixes(new, layers)
+        owners = _assign(new, _layer_names(layers))
+        for key in owners:
+            if key not in self._extra_param_names:
+                setattr(self, key, params[key])
+                self._extra_param_names.append(key)
+        super().set_params(**params)
+        if "layers" in params or "regression" in params or any(
+                owner not in _FUNCTION_PREFIXES for owner in owners.values()):
+            self._discard_network()
+        elif {"update", "objective", "mode"} & set(params) or owners:
+            self._discard_functions()
+        return self
+
+    def __sklearn_clone__(self):
+        # sklearn.base.clone, except that a network given as ``layers`` is
+        # deep-copied: a Layer's get_params is not an estimator's.
+        params = {key: copy.deepcopy(value) if isinstance(value, Layer) else clone(value, safe=False)
+                  for key, value in self.get_params(deep=False).items()}
+        return type(self)(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        if self.regression:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+            tags.target_tags.multi_output = True
+        else:
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for compiled in ("_functions", "update_variables_"):
+            state.pop(compiled, None)
+        return state
+
+    def _discard_functions(self):
+        for compiled in ("_functions", "update_variables_"):
+            vars(self).pop(compiled, None)
+
+    def _discard_network(self):
+        self._discard_functions()
+        for built in ("layers_", "classes_", "train_history_"):
+            vars(self).pop(built, None)
+
+    def _prefixed_args(self, prefix):
+        """The ``{prefix}_*`` arguments, without the prefix (the longest
+        matching layer name owns an argument)."""
+        owners = _assign(self._extra_param_names, _layer_names(self.layers))
+        return {key[len(prefix) + 1:]: getattr(self, key) for key, owner in owners.items() if owner == prefix}
+
+    # -- building -------------------------------------------------------------------------------
+
+    def initialize(self):
+        """Check the arguments and build the network, unless it is built.
+
+        Compiles nothing. Raises ``ValueError`` for an unknown prefixed
+        argument, a layer that cannot be built from its arguments, or update
+        and objective arguments that do not fit those functions.
+
+        Returns
+        -------
+        NeuralNet
+            ``self``.
+        """
+        if "layers_" in vars(self):
+            return self
+        _check_prefixes(self._extra_param_names, self.layers)
+        layers = (checkpoint.named_layers(self.layers) if isinstance(self.layers, Layer)
+                  else self._build_declared_layers())
+        _check_call(self.update, "update", (None, None), self._prefixed_args("update"))
+        _check_call(self.objective, "objective", (None,), dict(target=None, deterministic=False,
+                                                                **self._prefixed_args("objective")))
+        inputs = [name for name, layer in layers.items() if isinstance(layer, InputLayer)]
+        if len(inputs) != 1:
+            raise ValueError(f"NeuralNet needs a network with exactly one input layer, got {len(inputs)}: {inputs}")
+        output_shape = next(reversed(layers.values())).output_shape
+        if not self.regression and (len(output_shape) != 2 or output_shape[1] is None):
+            raise ValueError(f"a classifier's output layer must have shape (None, num_classes), got {output_shape}")
+        self.layers_ = layers
+        self.train_history_ = []
+        if not self.regression:
+            self.classes_ = np.arange(output_shape[1])
+        if self.verbose:
+            self._print_layers()
+        return self
+
+    def _build_declared_layers(self):
+        built = OrderedDict()
+        previous = None
+        for index, (name, factory, spec_args) in enumerate(_layer_specs(self.layers)):
+            args = {**spec_args, **self._prefixed_args(name)}
+            args.pop("name", None)
+            incoming = _incoming(name, args, built, previous)
+            positional = () if index == 0 else (incoming,)
+            factory_name = getattr(factory, "__name__", repr(factory))
+            try:
+                layer = factory(*positional, name=name, **args)
+            except TypeError as e:
+                raise ValueError(f"layer {name!r} ({factory_name}) cannot be built: {e}. Give its arguments "
+                                 f"as {name}_<argument>=...") from e
+            built[name] = layer
+            previous = layer
+        return built
+
+    def _print_layers(self):
+        output_layer = next(reversed(self.layers_.values()))
+        print(f"# Neural network with {count_params(output_layer, trainable=True):,} learnable parameters\n")
+        rows = [("name", "layer", "output shape")]
+        rows += [(name, type(layer).__name__, str(layer.output_shape)) for name, layer in self.layers_.items()]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for row in rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print(flush=True)
+
+    # -- compiling ------------------------------------------------------------------------------
+
+    @property
+    def _input_layer(self):
+        return next(layer for layer in self.layers_.values() if isinstance(layer, InputLayer))
+
+    @property
+    def _output_layer(self):
+        return next(reversed(self.layers_.values()))
+
+    def _function(self, kind):
+        """The compiled ``"train"``, ``"eval"`` or ``"predict"`` function, made when first needed."""
+        functions = vars(self).setdefault("_functions", {})
+        if kind not in functions:
+            functions[kind] = self._compile(kind)
+        return functions[kind]
+
+    def _compile(self, kind):
+        inputs = self._input_layer.input_var
+        if kind == "predict":
+            return pytensor.function([inputs], get_output(self._output_layer, deterministic=True), mode=self.mode)
+        if self.regression:
+            ndim = len(self._output_layer.output_shape)
+            target = pt.tensor("target", dtype=pytensor.config.floatX, shape=(None,) * ndim)
+        else:
+            target = pt.ivector("target")
+        objective_args = self._prefixed_args("objective")
+        if kind == "eval":
+            loss = self.objective(self.layers_, target=target, deterministic=True, **objective_args)
+            predictions = get_output(self._output_layer, deterministic=True)
+            return pytensor.function([inputs, target], [loss, predictions], mode=self.mode)
+        loss = self.objective(self.layers_, target=target, deterministic=False, **objective_args)
+        params = get_all_params(self._output_layer, trainable=True)
+        updates = self.update(loss, params, **self._update_args())
+        return pytensor.function([inputs, target], loss, updates=updates, mode=self.mode)
+
+    def _update_args(self):
+        """The update rule's arguments, adjustable ones as shared variables
+        (made once, kept in ``update_variables_``)."""
+        args = self._prefixed_args("update")
+        if "update_variables_" not in vars(self):
+            variables = {}
+            for arg, value in args.items():
+                if isinstance(value, SharedVariable):
+                    variables[arg] = value
+                elif callable(value) or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)):
+                    start = value(1) if callable(value) else value
+                    variables[arg] = pytensor.shared(floatX(start), name=f"update_{arg}")
+            self.update_variables_ = {f"update_{arg}": variable for arg, variable in variables.items()}
+        return {**args, **{key.removeprefix("update_"): var for key, var in self.update_variables_.items()}}
+
+    # -- data -----------------------------------------------------------------------------------
+
+    def _check_X(self, X):
+        X = np.asarray(X, dtype=pytensor.config.floatX)
+        expected = self._input_layer.shape
+        if X.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected, X.shape)):
+            raise ValueError(f"X has shape {X.shape}, but the input layer expects {expected} (None: any size)")
+        if len(X) == 0:
+            raise ValueError("X has no samples")
+        return X
+
+    def _check_y(self, y, n_samples, classes=None):
+        y = np.asarray(y)
+        if len(y) != n_samples:
+            raise ValueError(f"X and y differ in length: {n_samples} samples and {len(y)} targets")
+        if self.regression:
+            return self._check_regression_targets(y)
+        if y.ndim != 1:
+            raise ValueError(f"classification targets must be a vector of labels, got shape {y.shape}")
+        if not self.train_history_ and (classes is not None or y.dtype.kind not in "iub"):
+            labels = np.unique(y if classes is None else classes)
+            if len(labels) != len(self.classes_):
+                raise ValueError(f"got {len(labels)} distinct labels {labels.tolist()}, but the output layer has "
+                                 f"{len(self.classes_)} units: one per class")
+            self.classes_ = labels
+        indices = np.searchsorted(self.classes_, y)
+        valid = (indices < len(self.classes_)) & (self.classes_[np.minimum(indices, len(self.classes_) - 1)] == y)
+        if not valid.all():
+            raise ValueError(f"unknown labels {np.unique(y[~valid]).tolist()}: the output units stand for "
+                             f"{self.classes_.tolist()}")
+        return indices.astype(np.int32)
+
+    def _check_regression_targets(self, y):
+        y = np.asarray(y, dtype=pytensor.config.floatX)
+        expected = self._output_layer.output_shape
+        if y.ndim == 1 and expected[1:] == (1,):
+            y = y[:, None]
+        if y.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], y.shape[1:])):
+            raise ValueError(f"regression targets have shape {y.shape}, but the output layer's shape is {expected}")
+        return y
+
+    # -- training -------------------------------------------------------------------------------
+
+    def fit(self, X, y, epochs=None):
+        """Train the network on ``X`` and ``y``.
+
+        Builds the network on the first call; later calls continue from the
+        current parameters (see the class notes).
+
+        Parameters
+        ----------
+        X : array_like
+            Samples, shaped as the input layer.
+        y : array_like
+            Class labels, or regression targets.
+        epochs : int, optional
+            Epochs to train for; default ``max_epochs``.
+
+        Returns
+        -------
+        NeuralNet
+            ``self``.
+        """
+        self.initialize()
+        X = self._check_X(X)
+        y = self._check_y(y, len(X))
+        self._train(X, y, self.max_epochs if epochs is None else epochs)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """Train one epoch on ``X`` and ``y``, continuing from the current parameters.
+
+        Parameters
+        ----------
+        X, y : array_like
+            As for :meth:`fit`.
+        classes : array_like, optional
+            All the labels, for the first call when they are not the integers
+            ``0 .. num_units - 1`` and ``y`` may lack some.
+
+        Returns
+        -------
+        NeuralNet
+            ``self``.
+        """
+        self.initialize()
+        X = self._check_X(X)
+        y = self._check_y(y, len(X), classes)
+        self._train(X, y, 1)
+        return self
+
+    def _train(self, X, y, epochs):
+        if self.train_split is None:
+            X_train, X_valid, y_train, y_valid = X, None, y, None
+        else:
+            X_train, X_valid, y_train, y_valid = self.train_split(X, y, self)
+        train = self._function("train")
+        epoch_handlers = ([PrintLog()] if self.verbose else []) + _as_list(self.on_epoch_finished)
+        schedules = {key: getattr(self, key) for key in self.update_variables_ if callable(getattr(self, key))}
+        for _ in range(epochs):
+            epoch = len(self.train_history_) + 1
+            for key, schedule in schedules.items():
+                self.update_variables_[key].set_value(floatX(schedule(epoch)))
+            started = time.perf_counter()
+            batches = tqdm(self.batch_iterator_train(X_train, y_train), desc=f"epoch {epoch}", unit="batch",
+                           leave=False, disable=not self.verbose)
+            losses, sizes = [], []
+            for Xb, yb in batches:
+                losses.append(float(train(Xb, yb)))
+                sizes.append(len(Xb))
+                batches.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+            info = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
+            if X_valid is not None:
+                info.update(self._evaluate(X_valid, y_valid))
+            info["dur"] = time.perf_counter() - started
+            self.train_history_.append(info)
+            try:
+                for handler in epoch_handlers:
+                    handler(self, self.train_history_)
+            except StopIteration:
+                break
+        for handler in _as_list(self.on_training_finished):
+            handler(self, self.train_history_)
+
+    def _evaluate(self, X, y):
+        """The mean validation loss (and accuracy, for classification) over ``X``."""
+        evaluate = self._function("eval")
+        losses, hits, sizes = [], [], []
+        for Xb, yb in self.batch_iterator_test(X, y):
+            loss, predictions = evaluate(Xb, yb)
+            losses.append(float(loss))
+            sizes.append(len(Xb))
+            if not self.regression:
+                hits.append(np.mean(np.argmax(predictions, axis=1) == yb))
+        result = {"valid_loss": float(np.average(losses, weights=sizes))}
+        if not self.regression:
+            result["valid_accuracy"] = float(np.average(hits, weights=sizes))
+        return result
+
+    # -- predicting -----------------------------------------------------------------------------
+
+    def predict_proba(self, X):
+        """The output layer's output for ``X`` (class probabilities for a
+        classifier), computed deterministically (no dropout).
+
+        Parameters
+        ----------
+        X : array_like
+            Samples, shaped as the input layer.
+
+        Returns
+        -------
+        numpy.ndarray
+            One row per sample.
+        """
+        check_is_fitted(self, "layers_")
+        X = self._check_X(X)
+        predict = self._function("predict")
+        return np.concatenate([predict(Xb) for Xb, _ in self.batch_iterator_test(X)])
+
+    def predict(self, X):
+        """Class labels (classifier) or outputs (regressor) for ``X``.
+
+        Parameters
+        ----------
+        X : array_like
+            Samples, shaped as the input layer.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        output = self.predict_proba(X)
+        return output if self.regression else self.classes_[np.argmax(output, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifier) or coefficient of determination R² (regressor).
+
+        Parameters
+        ----------
+        X : array_like
+            Samples.
+        y : array_like
+            True labels or targets.
+        sample_weight : array_like, optional
+            Weights of the samples.
+
+        Returns
+        -------
+        float
+        """
+        y_pred = self.predict(X)
+        if self.regression:
+            y = np.asarray(y).reshape(y_pred.shape)
+            return float(r2_score(y, y_pred, sample_weight=sample_weight))
+        return float(accuracy_score(y, y_pred, sample_weight=sample_weight))
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    def get_all_params_values(self):
+        """Copies of all parameters, ``"{layer}.{parameter}" -> array``
+        (see :mod:`convnet.estimator.checkpoint`); builds the net if needed.
+
+        Returns
+        -------
+        OrderedDict
+        """
+        return checkpoint.param_values(self.initialize().layers_)
+
+    def save_params_to(self, path):
+        """Save all parameters to an ``.npz`` checkpoint, atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (used as given).
+        """
+        checkpoint.save_params(self.initialize().layers_, path)
+
+    def load_params_from(self, source):
+        """Load all parameters, checking every name and shape first.
+
+        Builds the net if needed; training (``fit``, ``partial_fit``) then
+        continues from the loaded parameters.
+
+        Parameters
+        ----------
+        source : str, os.PathLike, NeuralNet or Mapping
+            A checkpoint file from :meth:`save_params_to`, another net, or a
+            ``name -> array`` mapping from :meth:`get_all_params_values`.
+
+        Raises
+        ------
+        ValueError
+            On any missing, unexpected or wrongly shaped parameter, listing
+            them all; no parameter is changed then.
+        """
+        if isinstance(source, NeuralNet):
+            source = source.get_all_params_values()
+        checkpoint.load_params(self.initialize().layers_, source)
+        return self
+
+
+def _as_list(handlers):
+    return list(handlers) if isinstance(handlers, (list, tuple)) else [handlers]
+
+
+def _layer_specs(layers):
+    """``(name, factory, args)`` for every declared layer, or a ValueError."""
+    specs = []
+    for index, spec in enumerate(layers):
+        if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and callable(spec[1]):
+            specs.append((spec[0], spec[1], {}))
+        elif isinstance(spec, tuple) and len(spec) == 2 and callable(spec[0]) and isinstance(spec[1], dict):
+            factory, args = spec
+            default_name = getattr(factory, "__name__", "layer").lower().removesuffix("layer") + str(index)
+            specs.append((args.get("name") or default_name, factory, dict(args)))
+        else:
+            raise ValueError(f"layer specification #{index} must be ('name', LayerClass) or "
+                             f"(LayerClass, {{argument: value}}), got {spec!r}")
+    names = [name for name, _, _ in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"several layers are named {duplicates}")
+    reserved = [name for name in names if name in _FUNCTION_PREFIXES]
+    if reserved:
+        raise ValueError(f"layer names {reserved} are reserved for the update rule's and objective's arguments")
+    return specs
+
+
+def _layer_names(layers):
+    if isinstance(layers, Layer):
+        return []
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError(f"layers must be a non-empty list of layer specifications or an output Layer, "
+                         f"got {layers!r}")
+    return [name for name, _, _ in _layer_specs(layers)]
+
+
+def _assign(keys, layer_names):
+    """``key -> owner``: the longest layer name (or update/objective) that
+    prefixes each key; None for keys without an owner."""
+    owners = sorted([*layer_names, *_FUNCTION_PREFIXES], key=len, reverse=True)
+    return {key: next((owner for owner in owners if key.startswith(f"{owner}_")), None) for key in keys}
+
+
+def _check_prefixes(keys, layers):
+    """Raise ValueError for the keys that neither a layer name nor update/objective prefixes."""
+    names = _layer_names(layers)
+    unknown = sorted(key for key, owner in _assign(keys, names).items() if owner is None)
+    if unknown and isinstance(layers, Layer):
+        raise ValueError(f"NeuralNet: unknown arguments {unknown}; a net given as a network takes only "
+                         "'update_' and 'objective_' arguments (give layer arguments to the layers)")
+    if unknown:
+        raise ValueError(f"NeuralNet: unknown arguments {unknown}: no layer has such a prefix "
+                         f"(layers: {', '.join(names)}; other prefixes: update_, objective_)")
+
+
+def _incoming(name, args, built, previous):
+    """The input of layer ``name``: the layers named by its ``incoming`` or
+    ``incomings`` argument (removed from ``args``), else ``previous``."""
+    for key in ("incomings", "incoming"):
+        if key in args:
+            wanted = args.pop(key)
+            names = [wanted] if isinstance(wanted, str) else list(wanted)
+            missing = [n for n in names if n not in built]
+            if missing:
+                raise ValueError(f"layer {name!r}: {key} {missing} must name layers declared before it "
+                                 f"({', '.join(built)})")
+            found = [built[n] for n in names]
+            return found[0] if isinstance(wanted, str) else found
+    return previous
+
+
+def _check_call(function, prefix, args, kwargs):
+    """Raise ValueError when ``function`` cannot be called with these arguments."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as e:
+        name = getattr(function, "__name__", repr(function))
+        raise ValueError(f"{prefix} function {name}: {e}. Give its arguments as {prefix}_<argument>=...") from None
