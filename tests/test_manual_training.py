@@ -39,7 +39,7 @@ def test_train_by_hand_until_the_loss_falls(mnist_dir, mode):
     loss = smoothed_crossentropy(layers.get_output(net), targets)
 
     params = layers.get_all_params(net, trainable=True)
-    assert len(params) == 2 + 2 + 4  # conv W, BN beta/gamma, two dense W/b (conv bias removed)
+    assert len(params) == 1 + 2 + 4  # conv W (its bias removed), BN beta and gamma, two dense W and b
     learning_rate = pytensor.shared(utils.floatX(0.05))
     momentum = pytensor.shared(utils.floatX(0.9))
     train = pytensor.function([l_in.input_var, targets], loss, mode=mode,
