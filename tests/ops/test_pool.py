@@ -1,0 +1,380 @@
+"""Tests of convnet.ops.pool: values against an independent reference, gradients,
+agreement of the Python / Numba / JAX implementations, shapes and errors.
+
+The reference walks the windows one by one with explicit loops (windows are
+listed by stepping the start until the border rule stops it, not by the
+output-length formula), so it shares no code with the implementations.
+Grid tests run the NumPy ``perform`` (FAST_COMPILE); the Numba and JAX
+backends each compile one graph covering every mode and op, since each Numba
+compilation costs seconds.
+"""
+import math
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.gradient import verify_grad
+
+from convnet.ops.pool import (
+    POOL_MODES,
+    AveragePoolGrad,
+    MaxPoolGrad,
+    MaxPoolGradGrad,
+    Pool,
+    pool2d,
+    pool_output_length,
+)
+
+# --- Reference --------------------------------------------------------------------
+
+
+def reference_window_starts(length, window, stride, pad, ignore_border):
+    """Starts (in padded coordinates) of the windows along one axis."""
+    padded = length + 2 * pad
+    starts = []
+    start = 0
+    while True:
+        if start + window <= padded:
+            starts.append(start)  # a whole window
+        elif not ignore_border and start < padded and (not starts or starts[-1] + window < padded):
+            starts.append(start)  # a partial window that still reaches uncovered cells
+        else:
+            return starts
+        start += stride
+
+
+def reference_windows(shape, ws, stride, pad, ignore_border):
+    """For each output cell ``(i, j)``: the input cells of its window, and how many
+    cells of the padded input it covers."""
+    rows, cols = shape
+    windows = {}
+    row_starts = reference_window_starts(rows, ws[0], stride[0], pad[0], ignore_border)
+    col_starts = reference_window_starts(cols, ws[1], stride[1], pad[1], ignore_border)
+    for i, r_start in enumerate(row_starts):
+        for j, c_start in enumerate(col_starts):
+            cells, padded_size = [], 0
+            for r in range(r_start, r_start + ws[0]):
+                for c in range(c_start, c_start + ws[1]):
+                    if r < rows + 2 * pad[0] and c < cols + 2 * pad[1]:
+                        padded_size += 1
+                    if pad[0] <= r < pad[0] + rows and pad[1] <= c < pad[1] + cols:
+                        cells.append((r - pad[0], c - pad[1]))
+            windows[i, j] = cells, padded_size
+    return windows, (len(row_starts), len(col_starts))
+
+
+def reference_output_shape(shape, ws, stride, pad, ignore_border):
+    _, out_shape = reference_windows(shape[-2:], ws, stride or ws, pad, ignore_border)
+    return tuple(shape[:-2]) + out_shape
+
+
+def reference_pool(x, ws, stride=None, pad=(0, 0), ignore_border=True, mode="max", direction=None,
+                   output_grad=None):
+    """Pooled ``x``; with ``output_grad``, also the gradient of ``sum(pooled * output_grad)``
+    with respect to ``x``; with ``direction``, also the directional derivative of the pooling at
+    ``x`` along ``direction``. Explicit loops over windows and cells."""
+    stride = stride or ws
+    windows, out_shape = reference_windows(x.shape[-2:], ws, stride, pad, ignore_border)
+    lead = x.shape[:-2]
+    pooled = np.zeros(lead + out_shape)
+    grad = np.zeros(x.shape)
+    derivative = np.zeros(lead + out_shape)
+    for k in np.ndindex(*lead):
+        image = x[k]
+        for (i, j), (cells, padded_size) in windows.items():
+            values = [image[cell] for cell in cells]
+            if mode == "max":
+                value = max(values)
+                weights = {cell: float(image[cell] == value) for cell in cells}
+            elif mode == "l2":
+                value = math.sqrt(sum(v * v for v in values))
+                weights = {cell: image[cell] / value for cell in cells}
+            else:
+                divisor = {"sum": 1, "average_inc_pad": padded_size, "average_exc_pad": len(cells)}[mode]
+                value = sum(values) / divisor
+                weights = {cell: 1 / divisor for cell in cells}
+            pooled[k + (i, j)] = value
+            for cell, weight in weights.items():
+                if output_grad is not None:
+                    grad[k + cell] += weight * output_grad[k + (i, j)]
+                if direction is not None:
+                    derivative[k + (i, j)] += weight * direction[k + cell]
+    return pooled, grad, derivative
+
+
+def distinct_values(shape, seed=0):
+    """Values spaced apart (no ties, well-conditioned max) in random order, all positive
+    (so L2 pooling is smooth)."""
+    rng = np.random.default_rng(seed)
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) * 0.37 + 1.0) / 10
+
+
+def compile_fast(inputs, outputs):
+    return pytensor.function(inputs, outputs, mode="FAST_COMPILE")
+
+
+def check_gradient(fun, values, seed):
+    """``verify_grad`` with every function on the Python backend (by default its cost
+    function would compile with Numba)."""
+    verify_grad(fun, values, rng=np.random.default_rng(seed), mode="FAST_COMPILE", no_debug_ref=False)
+
+
+# --- Forward values and shapes (NumPy perform) --------------------------------------
+
+GEOMETRIES = [
+    # shape, ws, stride, pad, ignore_border
+    ((2, 3, 5, 7), (2, 2), None, (0, 0), True),
+    ((2, 3, 5, 7), (2, 2), None, (0, 0), False),
+    ((2, 1, 6, 5), (3, 2), (1, 1), (0, 0), True),  # stride smaller than ws: overlapping windows
+    ((2, 1, 6, 5), (3, 2), (2, 1), (0, 0), False),
+    ((1, 2, 7, 9), (2, 3), (3, 4), (0, 0), True),  # stride larger than ws: gaps between windows
+    ((1, 2, 7, 9), (2, 3), (3, 4), (0, 0), False),
+    ((2, 2, 7, 6), (3, 3), (2, 2), (1, 1), True),  # padding
+    ((1, 2, 5, 6), (3, 2), (2, 1), (2, 1), True),
+    ((1, 1, 5, 7), (5, 7), None, (0, 0), True),  # one window covering the image
+    ((1, 1, 4, 3), (1, 1), None, (0, 0), True),  # identity
+    ((3, 5, 6), (2, 3), (1, 2), (1, 0), True),  # 3-d input
+    ((2, 2, 2, 5, 4), (2, 2), (1, 2), (0, 0), False),  # 5-d input
+    ((5, 4), (2, 2), (1, 1), (1, 1), True),  # 2-d input
+]
+
+
+@pytest.mark.parametrize("mode", POOL_MODES)
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GEOMETRIES)
+def test_forward_matches_reference(shape, ws, stride, pad, ignore_border, mode):
+    x_value = distinct_values(shape)
+    x = pt.tensor("x", dtype=x_value.dtype, shape=(None,) * len(shape))
+    pooled = pool2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+    inferred_shape = pooled.owner.op.infer_shape(None, pooled.owner, [tuple(x.shape[i] for i in range(x.ndim))])[0]
+    value, *inferred = compile_fast([x], [pooled, *inferred_shape])(x_value)
+    expected, _, _ = reference_pool(x_value, ws, stride, pad, ignore_border, mode)
+    assert value.dtype == x_value.dtype
+    np.testing.assert_allclose(value, expected, rtol=1e-12)
+    assert tuple(inferred) == value.shape
+    stride = stride or ws
+    assert value.shape[-2:] == tuple(
+        pool_output_length(n, w, s, p, ignore_border) for n, w, s, p in zip(shape[-2:], ws, stride, pad)
+    )
+
+
+def test_static_output_shape():
+    x = pt.tensor("x", shape=(None, 3, 7, None))
+    pooled = pool2d(x, (3, 2), stride=(2, 2), pad=(1, 1))
+    assert pooled.type.shape == (None, 3, 4, None)
+    assert pooled.dtype == x.dtype
+
+
+def test_non_contiguous_input():
+    x_value = distinct_values((2, 6, 5)).transpose(0, 2, 1)[:, ::2]
+    x = pt.tensor3("x", dtype=x_value.dtype)
+    value = compile_fast([x], pool2d(x, (2, 2), ignore_border=False, mode="average_exc_pad"))(x_value)
+    np.testing.assert_allclose(value, reference_pool(x_value, (2, 2), ignore_border=False,
+                                                     mode="average_exc_pad")[0])
+
+
+def test_max_gradient_goes_to_every_tied_maximum():
+    x_value = np.array([[[[1.0, 3.0, 0.0], [3.0, 2.0, 0.0]]]])
+    x = pt.tensor4("x", dtype=x_value.dtype)
+    grad = pytensor.grad(pool2d(x, (2, 2), stride=(1, 1)).sum() * 10, x)
+    np.testing.assert_array_equal(compile_fast([x], grad)(x_value), [[[[0, 20, 0], [10, 0, 0]]]])
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((24, 2, 2, 0, True), 12),
+        ((7, 3, 2, 1, True), 4),
+        ((5, 2, 2, 0, False), 3),
+        ((6, 3, 2, 0, False), 3),  # the last window is partial
+        ((6, 2, 3, 0, False), 2),  # gaps between windows
+        ((1, 3, 1, 0, False), 1),  # window larger than the input
+        ((None, 2, 2, 0, True), None),
+        ((5, None, 2, 0, True), None),
+    ],
+)
+def test_pool_output_length(args, expected):
+    assert pool_output_length(*args) == expected
+
+
+# --- Gradients (float64, finite differences) ----------------------------------------
+
+GRADIENT_GEOMETRIES = [
+    # shape, ws, stride, pad, ignore_border
+    ((2, 2, 5, 4), (2, 2), None, (0, 0), False),
+    ((1, 2, 6, 5), (3, 2), (2, 1), (1, 1), True),
+    ((3, 5, 6), (2, 3), (1, 2), (0, 0), False),
+]
+
+
+@pytest.mark.parametrize("mode", POOL_MODES)
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GRADIENT_GEOMETRIES)
+def test_gradient(shape, ws, stride, pad, ignore_border, mode):
+    def pool(x):
+        return pool2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+
+    check_gradient(pool, [distinct_values(shape)], seed=1)
+
+
+@pytest.mark.parametrize("mode", POOL_MODES)
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GRADIENT_GEOMETRIES[:2])
+def test_second_derivatives(shape, ws, stride, pad, ignore_border, mode):
+    """Differentiate the gradient graph (through MaxPoolGrad, AveragePoolGrad and the L2
+    composition) with respect to both the input and the output gradient."""
+    x_value = distinct_values(shape)
+    output_grad = np.random.default_rng(2).standard_normal(
+        reference_output_shape(shape, ws, stride, pad, ignore_border))
+
+    def input_gradient(x, u):
+        pooled = pool2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+        return pytensor.grad((pooled * u).sum(), x)
+
+    check_gradient(input_gradient, [x_value, output_grad], seed=2)
+
+
+def test_max_pool_grad_grad_gradient():
+    x_value = distinct_values((2, 1, 5, 5))
+    pooled_value = reference_pool(x_value, (3, 3), (2, 2), (1, 1))[0]
+    op = MaxPoolGradGrad((3, 3), (2, 2), (1, 1))
+    cotangent = np.random.default_rng(3).standard_normal(x_value.shape)
+    check_gradient(lambda c: op(x_value, pooled_value, c), [cotangent], seed=3)
+
+
+# --- Backends: Python, Numba and JAX give the same numbers ---------------------------
+
+BACKEND_CONFIGS = [
+    # mode, ws, stride, pad, ignore_border, input, check second derivatives
+    ("max", (2, 2), None, (0, 0), True, "x", False),
+    ("max", (3, 2), (2, 1), (1, 1), True, "ties", True),
+    ("sum", (2, 3), (1, 2), (0, 0), False, "image", True),
+    ("average_inc_pad", (3, 3), (2, 2), (1, 1), True, "x", False),
+    ("average_exc_pad", (3, 3), (2, 2), (1, 1), True, "x", False),
+    ("l2", (2, 3), (1, 2), (0, 0), False, "image", True),
+]
+"""Every op and mode, on whole and partial windows, padding, overlapping windows, tied
+maxima, and a 3-d non-contiguous input; kept short since each Numba op compiles for seconds."""
+
+
+def test_backends_agree_with_reference(backend_mode):
+    """One compiled function per backend: for each configuration the pooled values, the
+    gradient of ``sum(pooled * u)`` and, through the gradient ops' own gradients, the
+    derivative of the pooling along ``v``."""
+    dtype = "float32"
+    x = pt.tensor4("x", dtype=dtype)
+    ties = pt.tensor4("ties", dtype=dtype)
+    x_value = distinct_values((3, 2, 7, 8)).astype(dtype)
+    ties_value = np.round(x_value * 3) / 3
+    sources = {"x": (x, x_value), "ties": (ties, ties_value), "image": (x[:, 1], x_value[:, 1])}
+    rng = np.random.default_rng(4)
+    fed, outputs, expected, labels = {x: x_value, ties: ties_value}, [], [], []
+    for mode, ws, stride, pad, ignore_border, name, second_order in BACKEND_CONFIGS:
+        source, source_value = sources[name]
+        pooled = pool2d(source, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+        out_shape = reference_output_shape(source_value.shape, ws, stride, pad, ignore_border)
+        u = pt.tensor(dtype=dtype, shape=(None,) * len(out_shape))
+        v = pt.tensor(dtype=dtype, shape=(None,) * source.ndim)
+        fed[u] = rng.standard_normal(out_shape).astype(dtype)
+        fed[v] = rng.standard_normal(source_value.shape).astype(dtype)
+        source_grad = pytensor.grad((pooled * u).sum(), source)
+        pooled_ref, grad_ref, derivative_ref = reference_pool(
+            source_value.astype("float64"), ws, stride, pad, ignore_border, mode,
+            direction=fed[v], output_grad=fed[u])
+        outputs += [pooled, source_grad]
+        expected += [pooled_ref, grad_ref]
+        labels += [f"{mode} on {name}: pooled", f"{mode} on {name}: gradient"]
+        if second_order:
+            outputs.append(pytensor.grad((source_grad * v).sum(), u))
+            expected.append(derivative_ref)
+            labels.append(f"{mode} on {name}: derivative")
+    results = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")(*fed.values())
+    for result, reference, label in zip(results, expected, labels):
+        np.testing.assert_allclose(np.asarray(result), reference, rtol=2e-5, atol=2e-5, err_msg=label)
+
+
+def test_backends_reject_a_window_larger_than_the_runtime_input(backend_mode):
+    x = pt.tensor4("x", dtype="float32")
+    f = pytensor.function([x], pool2d(x, (2, 2)), mode=backend_mode)
+    with pytest.raises(ValueError, match="window must fit in the padded input"):
+        f(np.zeros((1, 1, 1, 3), dtype="float32"))
+
+
+def test_numba_functions_are_cacheable():
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    x = pt.tensor4("x")
+    pooled = pool2d(x, (2, 2))
+    nodes = [
+        pooled.owner,
+        MaxPoolGrad((2, 2))(x, pooled, pooled).owner,
+        MaxPoolGradGrad((2, 2))(x, pooled, x).owner,
+        AveragePoolGrad((2, 2), mode="average_inc_pad")(x, pooled).owner,
+    ]
+    for node in nodes:
+        _, key = numba_funcify_and_cache_key(node.op, node=node)
+        assert key is not None, node.op
+
+
+# --- Bad input ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ws": (0, 2)}, r"ws must be positive, got ws=\(0, 2\)"),
+        ({"ws": (2, 2, 2)}, r"ws must be 2 positive integers, got ws=\(2, 2, 2\)"),
+        ({"ws": 2}, r"ws must be 2 positive integers, got ws=2"),
+        ({"ws": (2.0, 2)}, r"ws must be 2 positive integers, got ws=\(2.0, 2\)"),
+        ({"stride": (1, 0)}, r"stride must be positive, got stride=\(1, 0\)"),
+        ({"pad": (-1, 0)}, r"pad must be non-negative, got pad=\(-1, 0\)"),
+        ({"pad": (1, 2)}, r"pad must be smaller than ws on each axis, got pad=\(1, 2\) with ws=\(2, 2\)"),
+        ({"mode": "mean"}, r"mode must be one of \('max', 'sum', .*\), got mode='mean'"),
+        ({"pad": (1, 1), "ignore_border": False},
+         r"padding requires ignore_border=True .* got ignore_border=False with pad=\(1, 1\)"),
+        ({"ignore_border": "yes"}, r"ignore_border must be True or False, got ignore_border='yes'"),
+        ({"ws": (3, 3), "static_shape": (None, 1, 2, 5)},
+         r"with ignore_border=True the window must fit in the padded input, got ws=\(3, 3\) for pooled "
+         r"input lengths \(2, 5\) padded by pad=\(0, 0\) to \(2, 5\)"),
+        ({"static_shape": (4,)}, r"input must have at least 2 dimensions .* got a 1-d input with shape \(4,\)"),
+    ],
+    ids=["zero-ws", "ws-length", "ws-int", "ws-float", "zero-stride", "negative-pad", "pad-not-smaller",
+         "unknown-mode", "pad-without-ignore-border", "ignore-border-not-bool", "window-too-big", "1-d-input"],
+)
+def test_bad_input_raises_naming_the_argument(kwargs, message):
+    kwargs = {"ws": (2, 2), **kwargs}
+    x = pt.tensor("x", shape=kwargs.pop("static_shape", (None, 1, 8, 8)))
+    with pytest.raises(ValueError, match=message):
+        pool2d(x, **kwargs)
+
+
+def test_window_larger_than_runtime_input_raises_with_the_shapes():
+    x = pt.tensor4("x")
+    f = compile_fast([x], pool2d(x, (3, 3)))
+    with pytest.raises(ValueError, match=r"window must fit in the padded input, got ws=\(3, 3\) for pooled "
+                                         r"input lengths \(2, 5\)"):
+        f(np.zeros((1, 1, 2, 5), dtype=x.dtype))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((5, 0, 1, 0, True), r"pool_size must be positive, got pool_size=\(0,\)"),
+        ((5, 2, 2, 1, False), r"padding requires ignore_border=True"),
+        ((1, 3, 1, 0, True), r"window must fit in the padded input, got pool_size=\(3,\)"),
+    ],
+)
+def test_pool_output_length_bad_input(args, message):
+    with pytest.raises(ValueError, match=message):
+        pool_output_length(*args)
+
+
+def test_grad_op_inputs_must_match_the_input_rank():
+    x = pt.tensor4("x")
+    with pytest.raises(ValueError, match=r"pooled_grad must have 4 dimensions like the pooled input, got shape "
+                                         r"\(None, None, None\)"):
+        AveragePoolGrad((2, 2))(x, pt.tensor3("g"))
+
+
+def test_pool_op_is_hashable_by_its_props():
+    assert Pool((2, 2)) == Pool((2, 2), stride=(2, 2), pad=(0, 0), ignore_border=True, mode="max")
+    assert hash(Pool((2, 2))) == hash(Pool([2, 2], np.array([2, 2])))
+    assert Pool((2, 2)) != Pool((2, 2), mode="sum")
