@@ -15,7 +15,6 @@ Examples
 ... )
 >>> # net.fit(X_train, y_train).score(X_test, y_test)
 """
-from . import checkpoint
 from .handlers import AdjustVariable, EarlyStopping, PrintLog, SaveBestWeights
 from .net import NeuralNet, TrainSplit, objective
 
@@ -27,5 +26,4 @@ __all__ = [
     "SaveBestWeights",
     "AdjustVariable",
     "PrintLog",
-    "checkpoint",
 ]

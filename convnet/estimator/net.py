@@ -23,7 +23,7 @@ from ..regularization import l2 as l2_penalty
 from ..regularization import regularize_network_params
 from ..updates import nesterov_momentum
 from ..utils import floatX
-from . import checkpoint
+from .. import checkpoint
 from .handlers import PrintLog
 
 __all__ = ["NeuralNet", "TrainSplit", "objective"]
@@ -674,7 +674,7 @@ class NeuralNet(BaseEstimator):
 
     def get_all_params_values(self):
         """Copies of all parameters, ``"{layer}.{parameter}" -> array``
-        (see :mod:`convnet.estimator.checkpoint`); builds the net if needed.
+        (see :mod:`convnet.checkpoint`); builds the net if needed.
 
         Returns
         -------

@@ -6,7 +6,7 @@ import pytest
 
 from convnet.augmentation import BatchIterator
 from convnet.estimator import NeuralNet
-from convnet.estimator.checkpoint import load_params, named_params, save_params
+from convnet.checkpoint import load_params, named_params, save_params
 from convnet.layers import DenseLayer, InputLayer
 from convnet.nonlinearities import softmax
 from convnet.updates import sgd

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..layers import get_all_layers
+from .layers import get_all_layers
 
 __all__ = ["named_layers", "named_params", "param_values", "save_params", "load_params"]
 
