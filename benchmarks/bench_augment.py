@@ -5,17 +5,27 @@ with random affine maps, flips and (for colour images) PCA colour noise, with
 1 and 2 worker threads, and prints a table. The consumer does nothing with the
 batches, so the figures are the most the augmentation can feed a training loop.
 
+Then it trains the MNIST ``cnn`` of ``examples/mnist.py`` for one epoch with
+the example's ``--augment`` batches and one without (after a warm-up epoch that
+JIT-compiles), and prints the time ratio: augmentation runs in background
+threads, so the ratio shows how much of it is hidden behind the training.
+Target: at most 1.10.
+
 Usage::
 
-    python benchmarks/bench_augment.py [--workers 1 2] [--repeats 3]
+    python benchmarks/bench_augment.py [--workers 1 2] [--repeats 3] [--no-epoch]
 """
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from convnet.augmentation import BatchIterator, Compose, PCAColor, RandomAffine, RandomFlip
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # (label, images shape, number of images, batch size)
 IMAGE_SETS = [
@@ -72,15 +82,42 @@ def print_table(rows):
             print("-+-".join("-" * width for width in widths))
 
 
+def mnist_epoch_seconds(repeats):
+    """Seconds of one MNIST cnn training epoch without and with augmentation
+    (the best of ``repeats`` epochs each, alternating)."""
+    sys.path.insert(0, str(EXAMPLES))
+    import mnist  # noqa: E402  (examples/mnist.py)
+
+    from convnet.datasets import load_mnist
+
+    data = load_mnist()
+    train_fn, _ = mnist.compile_functions(mnist.build_cnn(), learning_rate=0.1)
+    plain = mnist.training_batches(data.X_train, data.y_train, 500, augment=False)
+    augmented = mnist.training_batches(data.X_train, data.y_train, 500, augment=True)
+    mnist.train_epoch(train_fn, plain, desc="warm-up")
+    best = {"plain": float("inf"), "augmented": float("inf")}
+    for _ in range(repeats):
+        for key, batches in (("plain", plain), ("augmented", augmented)):
+            start = time.perf_counter()
+            mnist.train_epoch(train_fn, batches, desc=key)
+            best[key] = min(best[key], time.perf_counter() - start)
+    return best["plain"], best["augmented"], len(data.y_train)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="worker thread counts to measure (default: 1 2)")
     parser.add_argument("--repeats", type=int, default=3, help="epochs per measurement; the best counts")
+    parser.add_argument("--no-epoch", action="store_true", help="skip the MNIST training-epoch comparison")
     args = parser.parse_args()
     print(f"Augmentation throughput through BatchIterator ({os.cpu_count()} CPU cores, float32, "
           f"best of {args.repeats} epochs)\n")
     print_table(augmentation_throughput(args.workers, args.repeats))
+    if not args.no_epoch:
+        plain, augmented, n_images = mnist_epoch_seconds(args.repeats)
+        print(f"\nMNIST cnn epoch ({n_images} images, batch 500): {plain:.1f} s without augmentation, "
+              f"{augmented:.1f} s with --augment: ratio {augmented / plain:.2f} (target <= 1.10)")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import convnet
 from convnet import layers, nonlinearities, objectives, updates
-from convnet.augmentation import BatchIterator, Compose, RandomAffine
+from convnet.augmentation import BatchIterator, RandomCrop
 from convnet.datasets import load_mnist
 
 
@@ -93,6 +93,25 @@ def compile_functions(network, learning_rate, momentum=0.9):
     return train_fn, val_fn
 
 
+def training_batches(X, y, batch_size, augment=False, seed=0):
+    """Shuffled mini-batches; with ``augment``, each image shifted by up to 2
+    pixels in each direction (prepared in background threads)."""
+    transform = RandomCrop(28, padding=2) if augment else None
+    return BatchIterator(X, y, batch_size=batch_size, shuffle=True, transform=transform, seed=seed)
+
+
+def train_epoch(train_fn, batches, desc="training"):
+    """One pass over ``batches`` with a progress bar; the mean training loss."""
+    total, count = 0.0, 0
+    with tqdm(batches, total=len(batches), desc=desc, leave=False, disable=None, unit="batch") as bar:
+        for Xb, yb in bar:
+            loss = float(train_fn(Xb, yb))
+            total += loss * len(yb)
+            count += len(yb)
+            bar.set_postfix(loss=f"{loss:.4f}")
+    return total / count
+
+
 def evaluate(val_fn, X, y, batch_size):
     """Mean loss and accuracy over ``X``, batch by batch (weighted by size)."""
     total_loss = total_acc = 0.0
@@ -135,7 +154,7 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", help="directory with the MNIST .gz files (else $CONVNET_DATA, the cache)")
     parser.add_argument("--sample", action="store_true", help="use the bundled 5,000-image sample")
     parser.add_argument("--augment", action="store_true",
-                        help="random translations and small rotations of the training images")
+                        help="random translations (up to 2 pixels) of the training images")
     parser.add_argument("--mode", choices=["cpu", "c", "jax", "cuda"], default=None,
                         help="where to compile: cpu (Numba, default), c, jax (XLA; GPU if visible), cuda")
     parser.add_argument("--save", metavar="FILE", help="write the trained parameters to FILE (.npz)")
@@ -158,25 +177,16 @@ def main(argv=None):
     print(f"Model {args.model}: {layers.count_params(network):,} parameters. Compiling...")
     start = time.perf_counter()
     train_fn, val_fn = compile_functions(network, learning_rate=args.lr)
-    transform = Compose([RandomAffine(translate=2, rotate=10)]) if args.augment else None
-    train_batches = BatchIterator(data.X_train, data.y_train, batch_size=args.batch_size, shuffle=True,
-                                  transform=transform, seed=args.seed, workers=2 if args.augment else 1)
+    train_batches = training_batches(data.X_train, data.y_train, args.batch_size, args.augment, args.seed)
     print(f"Compiled in {time.perf_counter() - start:.1f} s (the first training call JIT-compiles).")
 
     print(f"{'epoch':>5} | {'train loss':>10} | {'valid loss':>10} | {'valid acc':>9} | {'time':>7}")
     print("-" * 56)
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        total, count = 0.0, 0
-        with tqdm(train_batches, total=len(train_batches), desc=f"epoch {epoch}", leave=False,
-                  disable=None, unit="batch") as bar:
-            for Xb, yb in bar:
-                loss = float(train_fn(Xb, yb))
-                total += loss * len(yb)
-                count += len(yb)
-                bar.set_postfix(loss=f"{loss:.4f}")
+        train_loss = train_epoch(train_fn, train_batches, desc=f"epoch {epoch}")
         val_loss, val_acc = evaluate(val_fn, data.X_val, data.y_val, args.batch_size)
-        print(f"{epoch:>5} | {total / count:>10.6f} | {val_loss:>10.6f} | {100 * val_acc:>8.2f}% | "
+        print(f"{epoch:>5} | {train_loss:>10.6f} | {val_loss:>10.6f} | {100 * val_acc:>8.2f}% | "
               f"{time.perf_counter() - start:>6.1f}s", flush=True)
 
     test_loss, test_acc = evaluate(val_fn, data.X_test, data.y_test, args.batch_size)

@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Speed of the MNIST ``cnn`` of ``examples/mnist.py``: convnet against PyTorch (CPU).
+
+Measures, in one run, with the same thread count for both:
+
+Both use every core: convnet through Numba's and BLAS's thread pools,
+PyTorch through ``torch.set_num_threads(os.cpu_count())``.
+
+* the training step (forward, backward, Nesterov-momentum update) on a batch
+  of 500, and inference on a batch of 500, in ms/batch (median of repeats),
+  and the ratio convnet / PyTorch (< 1 means convnet is faster);
+* convnet's compile time for the training function, cold (empty PyTensor
+  cache, in a fresh process) and warm (cache filled, in another fresh process).
+
+Usage::
+
+    python benchmarks/bench_mnist.py [--repeats 20] [--no-compile-times]
+
+PyTorch is optional (``pip install torch==2.13.0``); without it only convnet's
+numbers are printed.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+BATCH = 500
+
+
+def median_ms(fn, repeats, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def make_batch(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((BATCH, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, BATCH).astype("int32")
+
+
+def convnet_functions():
+    """The cnn of examples/mnist.py with its training and evaluation functions."""
+    sys.path.insert(0, str(EXAMPLES))
+    import mnist  # noqa: E402  (examples/mnist.py)
+
+    network = mnist.build_cnn()
+    return mnist.compile_functions(network, learning_rate=0.1)
+
+
+def time_convnet(repeats):
+    X, y = make_batch()
+    train_fn, val_fn = convnet_functions()
+    return {"train": median_ms(lambda: train_fn(X, y), repeats), "infer": median_ms(lambda: val_fn(X, y), repeats)}
+
+
+def time_torch(repeats, threads):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(512, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10),
+    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    X, y = (torch.from_numpy(a) for a in make_batch())
+    y = y.long()
+
+    def train_step():
+        model.train()
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(X), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            out = model(X)
+            return F.cross_entropy(out, y).item(), (out.argmax(1) == y).float().mean().item()
+
+    return {"train": median_ms(train_step, repeats), "infer": median_ms(infer, repeats)}
+
+
+def compile_time_child():
+    """In a fresh process: seconds to build the training function and make its first call."""
+    X, y = make_batch()
+    start = time.perf_counter()
+    train_fn, _ = convnet_functions()
+    train_fn(X, y)
+    first = time.perf_counter() - start
+    step = median_ms(lambda: train_fn(X, y), 3, warmup=0) / 1000
+    print(json.dumps({"compile_s": first - step}))
+
+
+def measure_compile_times():
+    with tempfile.TemporaryDirectory() as compiledir:
+        env = {**os.environ, "PYTENSOR_FLAGS": f"compiledir={compiledir}"}
+        results = []
+        for _ in ("cold", "warm"):
+            out = subprocess.run([sys.executable, __file__, "--compile-child"], env=env, capture_output=True,
+                                 text=True, check=True).stdout
+            results.append(json.loads(out.strip().splitlines()[-1])["compile_s"])
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--no-compile-times", action="store_true")
+    parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.compile_child:
+        compile_time_child()
+        return
+
+    print(f"MNIST cnn, batch {BATCH}, {os.cpu_count()} threads, median of {args.repeats}")
+    if not args.no_compile_times:
+        cold, warm = measure_compile_times()
+        print(f"convnet compile of the training function: cold {cold:.1f} s, warm {warm:.1f} s")
+    ours = time_convnet(args.repeats)
+    try:
+        theirs = time_torch(args.repeats, os.cpu_count())
+    except ImportError:
+        theirs = None
+        print("PyTorch is not installed: pip install torch==2.13.0 for the comparison")
+    print(f"{'':>10} {'convnet ms':>11} {'PyTorch ms':>11} {'ratio':>7}")
+    for key in ("train", "infer"):
+        if theirs:
+            print(f"{key:>10} {ours[key]:>11.1f} {theirs[key]:>11.1f} {ours[key] / theirs[key]:>7.2f}")
+        else:
+            print(f"{key:>10} {ours[key]:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()
