@@ -7,9 +7,6 @@ Importing this module (``convnet`` does so when JAX is installed):
   return NumPy arrays for their outputs, so that timings are honest and
   results behave like the other backends' (shared-variable updates stay on
   the device);
-* turns on JAX's 64-bit types (``jax_enable_x64``): PyTensor graphs compute
-  shapes and indices in ``int64``, and without it JAX silently truncates them
-  (with a warning each time); ``float32`` graphs stay ``float32``;
 * replaces the JAX implementation of ``ARange``, whose constant bounds PyTensor
   passes to ``jax.numpy.arange`` as ``int8`` arrays: ``pt.arange(x.shape[0])``
   then fails with "Python integer N out of bounds for int8" for N > 127.
@@ -25,7 +22,6 @@ from pytensor.tensor.basic import ARange
 
 __all__ = ["BlockingJAXLinker", "MODE_NAME"]
 
-jax.config.update("jax_enable_x64", True)
 
 MODE_NAME = "CONVNET_JAX"
 

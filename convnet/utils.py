@@ -20,6 +20,7 @@ __all__ = [
     "compute_norms",
     "create_param",
     "int_types",
+    "shape_with_known_sizes",
 ]
 
 int_types = (numbers.Integral, np.integer)
@@ -127,6 +128,21 @@ def compute_norms(array, norm_axes=None):
     if isinstance(array, Variable):
         return pt.sqrt(pt.sum(pt.sqr(array), axis=sum_over))
     return np.sqrt(np.sum(array**2, axis=sum_over))
+
+
+def shape_with_known_sizes(x, known_shape):
+    """The shape of the tensor ``x`` as a list: the ints of ``known_shape``
+    (such as a layer's declared shape) where known, ``x.shape[i]`` elsewhere.
+
+    Graphs built with it keep their sizes constant where they can, which
+    PyTensor's JAX backend needs for reshapes and random draws (it cannot use
+    a size computed inside the compiled function).
+
+    >>> import pytensor.tensor as pt
+    >>> shape_with_known_sizes(pt.matrix(), (None, 3))[1]
+    3
+    """
+    return [x.shape[axis] if size is None else size for axis, size in enumerate(known_shape)]
 
 
 def create_param(spec, shape, name=None):

@@ -165,9 +165,11 @@ class NINLayer(Layer):
         return (input_shape[0], self.num_units) + tuple(input_shape[2:])
 
     def get_output_for(self, input, **kwargs):
-        # (channels, units) x (batch, channels, ...) -> (units, batch, ...) -> (batch, units, ...)
+        # (batch, ..., channels) @ (channels, units) -> (batch, ..., units) -> (batch, units, ...).
+        # A matmul rather than a tensordot, whose reshapes have sizes the JAX backend cannot trace.
         trailing_axes = range(2, input.ndim)
-        activation = pt.tensordot(self.W, input, axes=[[0], [1]]).dimshuffle(1, 0, *trailing_axes)
+        channels_last = input.dimshuffle(0, *trailing_axes, 1)
+        activation = pt.matmul(channels_last, self.W).dimshuffle(0, input.ndim - 1, *range(1, input.ndim - 1))
         if self.b is not None:
             bias_axes = range(1, input.ndim - 1) if self.untie_biases else ["x"] * (input.ndim - 2)
             activation = activation + self.b.dimshuffle("x", 0, *bias_axes)

@@ -187,7 +187,15 @@ class ConcatLayer(_CroppingMergeLayer):
         return tuple(merged)
 
     def get_output_for(self, inputs, **kwargs):
-        return pt.concatenate(autocrop(inputs, self.cropping), axis=self.axis)
+        inputs = autocrop(inputs, self.cropping)
+        # Give each input its known size along the axis: the gradient's Split
+        # then has constant sizes, which PyTensor's JAX backend requires.
+        axis = self.axis % len(self.input_shapes[0])
+        inputs = [
+            x if shape[axis] is None else pt.specify_shape(x, (None,) * axis + (shape[axis],) + (None,) * (x.ndim - axis - 1))
+            for x, shape in zip(inputs, self.input_shapes)
+        ]
+        return pt.concatenate(inputs, axis=self.axis)
 
 
 concat = ConcatLayer  # Lasagne's shortcut

@@ -24,6 +24,7 @@ import pytensor.tensor as pt
 from pytensor.tensor.random import shared_rng
 
 from ..random import new_stream_seed
+from ..utils import shape_with_known_sizes
 from .base import Layer
 from .special import _resolve_shared_axes
 
@@ -132,7 +133,7 @@ class DropoutLayer(Layer):
         if deterministic or (isinstance(self.p, numbers.Real) and self.p == 0):
             return input
         retain_prob = pt.cast(1 - self.p, input.dtype)
-        mask_shape = [1 if axis in self.shared_axes else input.shape[axis] for axis in range(input.ndim)]
+        mask_shape = [1 if axis in self.shared_axes else size for axis, size in enumerate(shape_with_known_sizes(input, self.input_shape))]
         mask = pt.cast(self._srng.draw("bernoulli", retain_prob, size=mask_shape), input.dtype)
         if self.rescale:
             input = input / retain_prob
@@ -251,5 +252,5 @@ class GaussianNoiseLayer(Layer):
         """
         if deterministic or (isinstance(self.sigma, numbers.Real) and self.sigma == 0):
             return input
-        noise = self._srng.draw("normal", 0.0, self.sigma, size=input.shape)
+        noise = self._srng.draw("normal", 0.0, self.sigma, size=shape_with_known_sizes(input, self.input_shape))
         return input + pt.cast(noise, input.dtype)

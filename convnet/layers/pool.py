@@ -5,7 +5,7 @@ upscaling (:class:`Upscale2DLayer`) and pooling across feature maps
 import pytensor.tensor as pt
 
 from ..ops.pool import POOL_MODES, pool2d, pool_output_length
-from ..utils import as_tuple, int_types
+from ..utils import as_tuple, int_types, shape_with_known_sizes
 from .base import Layer
 from .conv import _positive_tuple
 
@@ -146,8 +146,8 @@ class GlobalPoolLayer(Layer):
         The layer feeding into this one, or the expected input shape (3 or
         more dimensions).
     pool_function : callable
-        Called as ``pool_function(x, axis=2)`` on the input with its trailing
-        axes flattened into one, e.g. ``pytensor.tensor.mean`` (the default),
+        Called as ``pool_function(x, axis=(2, ..., ndim - 1))`` to reduce all
+        trailing axes, e.g. ``pytensor.tensor.mean`` (the default),
         ``pytensor.tensor.max`` or ``pytensor.tensor.sum``.
     **kwargs
         Passed to :class:`Layer` (e.g. ``name``).
@@ -171,7 +171,7 @@ class GlobalPoolLayer(Layer):
         return tuple(input_shape[:2])
 
     def get_output_for(self, input, **kwargs):
-        return self.pool_function(input.flatten(3), axis=2)
+        return self.pool_function(input, axis=tuple(range(2, input.ndim)))
 
 
 class Upscale2DLayer(Layer):
@@ -241,10 +241,10 @@ def _check_feature_groups(input_shape, axis, pool_size):
                          f"(input shape {tuple(input_shape)})")
 
 
-def _group_features(input, axis, pool_size):
+def _group_features(input, input_shape, axis, pool_size):
     """``input`` with ``axis`` split into ``(groups, pool_size)``: features
     ``g * pool_size`` to ``(g + 1) * pool_size - 1`` form group ``g``."""
-    shape = [input.shape[i] for i in range(input.ndim)]
+    shape = shape_with_known_sizes(input, input_shape)
     grouped_shape = shape[:axis] + [shape[axis] // pool_size, pool_size] + shape[axis + 1:]
     return input.reshape(grouped_shape, ndim=input.ndim + 1)
 
@@ -300,7 +300,7 @@ class FeaturePoolLayer(Layer):
         return tuple(output_shape)
 
     def get_output_for(self, input, **kwargs):
-        return self.pool_function(_group_features(input, self.axis, self.pool_size), axis=self.axis + 1)
+        return self.pool_function(_group_features(input, self.input_shape, self.axis, self.pool_size), axis=self.axis + 1)
 
 
 class FeatureWTALayer(Layer):
@@ -344,10 +344,10 @@ class FeatureWTALayer(Layer):
         return tuple(input_shape)
 
     def get_output_for(self, input, **kwargs):
-        grouped = _group_features(input, self.axis, self.pool_size)
+        grouped = _group_features(input, self.input_shape, self.axis, self.pool_size)
         winners = pt.argmax(grouped, axis=self.axis + 1, keepdims=True)
         positions = pt.arange(self.pool_size).dimshuffle(
             *(["x"] * (self.axis + 1) + [0] + ["x"] * (input.ndim - self.axis - 1))
         )
-        mask = pt.eq(winners, positions).reshape(input.shape, ndim=input.ndim)
+        mask = pt.eq(winners, positions).reshape(shape_with_known_sizes(input, self.input_shape), ndim=input.ndim)
         return input * mask

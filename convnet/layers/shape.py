@@ -41,7 +41,8 @@ def _constant_pad(x, pad_widths, value=0):
     pair of ints per dimension. (``pytensor.tensor.pad`` is an
     ``OpFromGraph`` whose inner graph compiles slowly.)"""
     padded_shape = [x.shape[axis] + before + after for axis, (before, after) in enumerate(pad_widths)]
-    inside = tuple(slice(before, before + x.shape[axis]) for axis, (before, _) in enumerate(pad_widths))
+    # Constant bounds (negative stops): PyTensor's JAX backend cannot slice with symbolic ones.
+    inside = tuple(slice(before, -after if after else None) for before, after in pad_widths)
     return pt.set_subtensor(pt.full(padded_shape, value, dtype=x.dtype)[inside], x)
 
 
@@ -129,7 +130,13 @@ class ReshapeLayer(Layer):
         return tuple(output_shape)
 
     def get_output_for(self, input, **kwargs):
-        return input.reshape([input.shape[s[0]] if isinstance(s, list) else s for s in self.shape])
+        # Where the output size is known, use it (a -1 included): PyTensor's
+        # JAX backend needs reshape sizes it can read without tracing.
+        known = self.output_shape
+        return input.reshape([
+            known[axis] if known[axis] is not None else input.shape[s[0]] if isinstance(s, list) else s
+            for axis, s in enumerate(self.shape)
+        ])
 
 
 reshape = ReshapeLayer  # Lasagne's shortcut
@@ -167,6 +174,10 @@ class FlattenLayer(Layer):
         return tuple(input_shape[:keep]) + (_known_product(input_shape[keep:]),)
 
     def get_output_for(self, input, **kwargs):
+        known = self.output_shape
+        if sum(size is None for size in known) <= 1:
+            # Constant sizes where known (see ReshapeLayer.get_output_for).
+            return input.reshape([-1 if size is None else size for size in known])
         return input.flatten(self.outdim)
 
 
