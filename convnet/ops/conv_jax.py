@@ -1,0 +1,95 @@
+"""JAX implementation of the convolution Ops, for ``pytensor.function(..., mode="JAX")``.
+
+The forward Op is ``jax.lax.conv_general_dilated``; the two gradient Ops are
+its exact transposes, taken with ``jax.linear_transpose`` (XLA turns them into
+the usual transposed convolutions).  JAX needs the sizes of these outputs when
+tracing: they come from the Op's static output type, or from the
+``input_hw`` / ``filter_hw`` input when that is a constant or a vector of
+shapes and scalars (as :func:`pytensor.grad` builds it), which a JAX-only
+rewrite turns into a tuple that JAX does not trace, like PyTensor does for the
+``size`` of random variables.
+
+Imported by :mod:`convnet.ops.conv` only when JAX is installed.
+"""
+import jax
+from pytensor.compile import optdb
+from pytensor.graph.rewriting.basic import in2out, node_rewriter
+from pytensor.link.jax.dispatch import jax_funcify
+from pytensor.link.jax.dispatch.shape import JAXShapeTuple
+from pytensor.tensor.basic import MakeVector
+
+from .conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
+
+
+def _convolution(op):
+    """``f(images, filters)`` computing ``op``'s forward convolution with JAX."""
+
+    def convolve(images, filters):
+        pads = op.padding(filters.shape[2:])
+        return jax.lax.conv_general_dilated(
+            images,
+            op.oriented(filters),
+            window_strides=op.subsample,
+            padding=[(pads[0], pads[0]), (pads[1], pads[1])],
+            rhs_dilation=op.filter_dilation,
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        )
+
+    return convolve
+
+
+def _static_hw(node, spatial_sizes):
+    """The two spatial sizes of the Op's output, as ints JAX can trace with."""
+    static = node.outputs[0].type.shape[2:]
+    if None not in static:
+        return static
+    try:
+        return tuple(int(size) for size in spatial_sizes)
+    except jax.errors.ConcretizationTypeError as error:
+        raise NotImplementedError(
+            f"{node.op} needs spatial sizes known when JAX traces the graph: give a constant "
+            "shape, or one computed from the shape of a tensor"
+        ) from error
+
+
+@jax_funcify.register(Conv2d)
+def jax_funcify_Conv2d(op, **kwargs):
+    return _convolution(op)
+
+
+@jax_funcify.register(Conv2dGradInputs)
+def jax_funcify_Conv2dGradInputs(op, node, **kwargs):
+    convolve = _convolution(op)
+
+    def conv2d_grad_wrt_inputs(filters, output_grad, input_hw):
+        input_shape = (output_grad.shape[0], filters.shape[1]) + _static_hw(node, input_hw)
+        transpose = jax.linear_transpose(lambda images: convolve(images, filters),
+                                         jax.ShapeDtypeStruct(input_shape, output_grad.dtype))
+        return transpose(output_grad)[0]
+
+    return conv2d_grad_wrt_inputs
+
+
+@jax_funcify.register(Conv2dGradWeights)
+def jax_funcify_Conv2dGradWeights(op, node, **kwargs):
+    convolve = _convolution(op)
+
+    def conv2d_grad_wrt_weights(images, output_grad, filter_hw):
+        filter_shape = (output_grad.shape[1], images.shape[1]) + _static_hw(node, filter_hw)
+        transpose = jax.linear_transpose(lambda filters: convolve(images, filters),
+                                         jax.ShapeDtypeStruct(filter_shape, images.dtype))
+        return transpose(output_grad)[0]
+
+    return conv2d_grad_wrt_weights
+
+
+@node_rewriter([Conv2dGradInputs, Conv2dGradWeights])
+def spatial_sizes_as_tuple(fgraph, node):
+    """Pass a ``MakeVector`` of spatial sizes to a gradient Op as an untraced tuple."""
+    sizes = node.inputs[2]
+    if sizes.owner is None or not isinstance(sizes.owner.op, MakeVector):
+        return None
+    return node.clone_with_new_inputs(node.inputs[:2] + [JAXShapeTuple()(*sizes.owner.inputs)]).outputs
+
+
+optdb.register("jax_conv2d_spatial_sizes_as_tuple", in2out(spatial_sizes_as_tuple), "jax", position=100)

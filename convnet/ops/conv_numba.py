@@ -1,0 +1,508 @@
+"""Numba implementation of the convolution Ops, for PyTensor's default linker.
+
+All three Ops run im2col + GEMM over blocks of output pixels.  For a block of
+``n`` output pixels, ``columns`` (K x n, K = channels * filter rows * filter
+columns) holds the input pixel each filter tap sees at each of them, and
+
+* ``Conv2d``:            output block (O x n)  = W (O x K) @ columns
+* ``Conv2dGradWeights``: filter grad  (O x K) += output_grad block (O x n) @ columns.T
+* ``Conv2dGradInputs``:  columns = W.T @ output_grad block, then col2im adds
+  ``columns`` back into the input gradient.
+
+A block is a run of output rows of one image, or several whole images when
+images are small, sized so that ``columns`` holds about ``_BLOCK_ELEMENTS``
+numbers (8 MB in float32): small enough to stay in the last-level cache,
+large enough that each GEMM amortizes BLAS's thread synchronization, which
+becomes very costly when the cores are oversubscribed.  The GEMMs call BLAS
+(the one behind ``np.dot`` in Numba) through Numba's ``numba_xxgemm`` helper,
+so that they read and write blocks in place, with any row pitch, and
+accumulate without temporaries.  Everything else is single-threaded loops:
+BLAS decides the parallelism, as for NumPy (``OPENBLAS_NUM_THREADS`` or
+``threadpoolctl`` set it).
+
+Compile time shapes the structure.  Numba links every function into each of
+its callers and LLVM re-optimizes the result at each level, and PyTensor adds
+two levels per node plus the graph itself, so compiled code called from the
+per-node functions would be compiled again for every node and every graph.
+The computation is therefore compiled once per dtype as a C-callable kernel
+(``numba.cfunc``, cached on disk by Numba, compiled on first use), registered
+with LLVM under a versioned symbol name, and the per-node functions only
+validate shapes, allocate the result and call the kernel symbol
+(``types.ExternalFunction``), the way Numba itself calls BLAS.  The Op's
+parameters travel as an int64 array, and all code is cacheable, so warm runs
+compile nothing.
+"""
+import llvmlite.binding
+import numba
+import numpy as np
+from numba import carray, types
+from pytensor.link.numba.dispatch.basic import (
+    default_hash_key_from_props,
+    numba_njit,
+    register_funcify_and_cache_key,
+)
+
+from .conv import (
+    SHAPES_FIT,
+    Conv2d,
+    Conv2dGradInputs,
+    Conv2dGradWeights,
+    _describe_shape_problem,
+    _find_shape_problem,
+    _output_size,
+    _pad_size,
+)
+
+# Part of the kernel symbol names and of PyTensor's cache key: bump it when
+# the compiled code changes.
+_CACHE_VERSION = 3
+# Target size of the im2col buffer of one block, in array elements.
+_BLOCK_ELEMENTS = 1 << 21
+_UNKNOWN_SHAPE = (-1, -1, -1, -1)
+# Layout of the int64 parameter array made by _parameters.
+_CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9
+# Layout of the int64 size array made by _sizes: input (NCHW), filter (OIHW),
+# output rows and columns, padding of rows and columns.
+_INPUT, _FILTER, _OUT_HW, _PAD_HW, _N_SIZES = 0, 4, 8, 10, 12
+
+_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char,         # kind ('s' or 'd'), transa, transb
+    types.intp, types.intp, types.intp,         # m, n, k
+    types.voidptr, types.voidptr, types.intp,   # alpha, a, lda
+    types.voidptr, types.intp,                  # b, ldb
+    types.voidptr, types.voidptr, types.intp,   # beta, c, ldc
+))
+
+
+# --- Kernels: compiled once per dtype into the C-callable kernels --------------------
+
+
+@numba_njit(cache=True)
+def _gemm(transpose_a, transpose_b, rows, cols, inner, a, lda, b, ldb, out, ldc, accumulate):
+    """``out = op(a) @ op(b)`` (``+=`` if ``accumulate``) for row-major matrices.
+
+    ``a``, ``b`` and ``out`` are 1-D arrays starting at each matrix's first
+    element, ``lda``, ``ldb``, ``ldc`` their row pitches; ``op(m)`` is ``m.T``
+    when its ``transpose_*`` flag is set.  ``out`` is ``rows x cols`` and the
+    product runs over ``inner``.
+    """
+    if rows == 0 or cols == 0:
+        return
+    scalars = np.empty(2, out.dtype)  # alpha, beta
+    scalars[0] = 1
+    scalars[1] = 1 if accumulate else 0
+    kind = ord("s") if out.itemsize == 4 else ord("d")
+    # Column-major BLAS sees each row-major matrix transposed: out.T = op(b).T @ op(a).T.
+    _xxgemm(kind, ord("t") if transpose_b else ord("n"), ord("t") if transpose_a else ord("n"),
+            cols, rows, inner, scalars[0:].ctypes, b.ctypes, max(ldb, 1), a.ctypes, max(lda, 1),
+            scalars[1:].ctypes, out.ctypes, max(ldc, 1))
+
+
+@numba_njit(cache=True)
+def _unpack(sizes, params):
+    """``(input shape, filter shape, output shape, (strides, dilations, pads))`` from
+    a size array and a parameter array."""
+    return ((sizes[_INPUT], sizes[_INPUT + 1], sizes[_INPUT + 2], sizes[_INPUT + 3]),
+            (sizes[_FILTER], sizes[_FILTER + 1], sizes[_FILTER + 2], sizes[_FILTER + 3]),
+            (sizes[_INPUT], sizes[_FILTER], sizes[_OUT_HW], sizes[_OUT_HW + 1]),
+            ((params[_STRIDES], params[_STRIDES + 1]), (params[_DILATIONS], params[_DILATIONS + 1]),
+             (sizes[_PAD_HW], sizes[_PAD_HW + 1])))
+
+
+@numba_njit(cache=True)
+def _workspace(filter_shape, output_shape, dtype):
+    """The block plan ``(images per block, rows per block, number of blocks)`` and
+    the buffers of a block: ``columns`` (K rows of ``pitch``) and ``gathered``
+    (O x n, used when a block has several images)."""
+    batch, out_rows, out_cols = output_shape[0], output_shape[2], output_shape[3]
+    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
+    pixels = max(_BLOCK_ELEMENTS // max(taps, 1), out_cols)
+    if out_rows * out_cols <= pixels:
+        images = max(min(pixels // (out_rows * out_cols), batch), 1)
+        plan = (images, out_rows, (batch + images - 1) // images)
+    else:
+        rows = pixels // out_cols
+        plan = (1, rows, batch * ((out_rows + rows - 1) // rows))
+    pitch = plan[0] * plan[1] * out_cols
+    columns = np.empty(taps * pitch, dtype)
+    gathered = np.empty(filter_shape[0] * pitch if plan[0] > 1 else 0, dtype)
+    return plan, columns, pitch, gathered
+
+
+@numba_njit(cache=True)
+def _block(index, plan, output_shape):
+    """``(first image, images, first row, rows)`` of block ``index`` of a plan."""
+    images_per_block, rows_per_block, _ = plan
+    batch, out_rows = output_shape[0], output_shape[2]
+    if rows_per_block == out_rows:
+        first_image = index * images_per_block
+        return first_image, min(images_per_block, batch - first_image), 0, out_rows
+    blocks_per_image = (out_rows + rows_per_block - 1) // rows_per_block
+    first_row = (index % blocks_per_image) * rows_per_block
+    return index // blocks_per_image, 1, first_row, min(rows_per_block, out_rows - first_row)
+
+
+@numba_njit(cache=True)
+def _valid_columns(tap, dilation, pad, stride, width, out_width):
+    """For filter column ``tap``: the input column under output column 0, and the
+    range ``[first, stop)`` of output columns whose input column is inside the image."""
+    offset = tap * dilation - pad
+    first = 0 if offset >= 0 else (stride - 1 - offset) // stride
+    last_inside = width - 1 - offset
+    stop = min(last_inside // stride + 1, out_width) if last_inside >= 0 else 0
+    return offset, min(first, stop), stop
+
+
+# The run helpers index with unsigned ints: Numba then drops its negative-index
+# wraparound and LLVM vectorizes the loops.  Their starts are never negative.
+
+
+@numba_njit(cache=True)
+def _zero_run(flat, start, count):
+    """``flat[start:start + count] = 0``."""
+    begin = np.uint64(start)
+    for i in range(np.uint64(count)):
+        flat[begin + i] = 0
+
+
+@numba_njit(cache=True)
+def _copy_run(dst, dst_start, src, src_start, src_step, count):
+    """``dst[dst_start + i] = src[src_start + i * src_step]`` for ``i < count``."""
+    d, s = np.uint64(dst_start), np.uint64(src_start)
+    if src_step == 1:
+        for i in range(np.uint64(count)):
+            dst[d + i] = src[s + i]
+    else:
+        step = np.uint64(src_step)
+        for i in range(np.uint64(count)):
+            dst[d + i] = src[s + i * step]
+
+
+@numba_njit(cache=True)
+def _add_run(dst, dst_start, dst_step, src, src_start, count):
+    """``dst[dst_start + i * dst_step] += src[src_start + i]`` for ``i < count``."""
+    d, s = np.uint64(dst_start), np.uint64(src_start)
+    if dst_step == 1:
+        for i in range(np.uint64(count)):
+            dst[d + i] += src[s + i]
+    else:
+        step = np.uint64(dst_step)
+        for i in range(np.uint64(count)):
+            dst[d + i * step] += src[s + i]
+
+
+@numba_njit(cache=True)
+def _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch):
+    """Fill ``columns[k * pitch + m]`` with the pixel that filter tap
+    ``k = (channel, p, q)`` sees at output pixel ``m`` of ``block`` (its images,
+    its rows and all output columns), 0 in the padding.  ``pixels`` is the flat
+    NCHW input; ``steps`` is ``(strides, dilations, pads)``."""
+    first_image, n_images, first_row, n_rows = block
+    subsample, dilation, pads = steps
+    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
+    filter_hw, out_width = filter_shape[2:], output_shape[3]
+    for k in range(channels * filter_hw[0] * filter_hw[1]):
+        channel = k // (filter_hw[0] * filter_hw[1])
+        p = (k // filter_hw[1]) % filter_hw[0]
+        offset, first, stop = _valid_columns(k % filter_hw[1], dilation[1], pads[1], subsample[1],
+                                             width, out_width)
+        dst = k * pitch
+        for image in range(first_image, first_image + n_images):
+            plane = (image * channels + channel) * height * width
+            for out_row in range(first_row, first_row + n_rows):
+                row = out_row * subsample[0] + p * dilation[0] - pads[0]
+                if row < 0 or row >= height:
+                    _zero_run(columns, dst, out_width)
+                else:
+                    _zero_run(columns, dst, first)
+                    _copy_run(columns, dst + first, pixels,
+                              plane + row * width + offset + first * subsample[1], subsample[1],
+                              stop - first)
+                    _zero_run(columns, dst + stop, out_width - stop)
+                dst += out_width
+
+
+@numba_njit(cache=True)
+def _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, block, pixels):
+    """Add ``columns`` (laid out as :func:`_im2col` fills it) into the flat NCHW
+    ``pixels`` at the places they were taken from; padding is dropped."""
+    first_image, n_images, first_row, n_rows = block
+    subsample, dilation, pads = steps
+    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
+    filter_hw, out_width = filter_shape[2:], output_shape[3]
+    for k in range(channels * filter_hw[0] * filter_hw[1]):
+        channel = k // (filter_hw[0] * filter_hw[1])
+        p = (k // filter_hw[1]) % filter_hw[0]
+        offset, first, stop = _valid_columns(k % filter_hw[1], dilation[1], pads[1], subsample[1],
+                                             width, out_width)
+        src = k * pitch
+        for image in range(first_image, first_image + n_images):
+            plane = (image * channels + channel) * height * width
+            for out_row in range(first_row, first_row + n_rows):
+                row = out_row * subsample[0] + p * dilation[0] - pads[0]
+                if 0 <= row < height:
+                    _add_run(pixels, plane + row * width + offset + first * subsample[1],
+                             subsample[1], columns, src + first, stop - first)
+                src += out_width
+
+
+@numba_njit(cache=True)
+def _output_block(flat, shape, block, gathered, gather):
+    """The (O x n) matrix over the pixels of ``block`` in the flat NCHW ``flat``,
+    as ``(flat start, row pitch)``: in place for rows of one image, else in
+    ``gathered``, where the pixels are copied if ``gather`` (see :func:`_scatter_block`)."""
+    first_image, n_images, first_row, n_rows = block
+    channels, plane = shape[1], shape[2] * shape[3]
+    if n_images == 1:
+        return flat[first_image * channels * plane + first_row * shape[3]:], plane
+    pitch = n_images * plane
+    for image in range(n_images if gather else 0):
+        for channel in range(channels):
+            _copy_run(gathered, channel * pitch + image * plane, flat,
+                      ((first_image + image) * channels + channel) * plane, 1, plane)
+    return gathered[0:], pitch
+
+
+@numba_njit(cache=True)
+def _scatter_block(gathered, flat, shape, block):
+    """Copy a several-image block made by :func:`_output_block` into ``flat``."""
+    first_image, n_images, first_row, n_rows = block
+    channels, plane = shape[1], shape[2] * shape[3]
+    for image in range(n_images):
+        for channel in range(channels):
+            _copy_run(flat, ((first_image + image) * channels + channel) * plane, gathered,
+                      channel * n_images * plane + image * plane, 1, plane)
+
+
+@numba_njit(cache=True)
+def _flip_into(filters, filter_shape, flipped):
+    """Write the flat OIHW ``filters``, each rotated by 180 degrees, into ``flipped``."""
+    taps = filter_shape[2] * filter_shape[3]
+    for start in range(0, filters.size, taps):
+        for tap in range(taps):
+            flipped[start + tap] = filters[start + taps - 1 - tap]
+
+
+@numba_njit(cache=True)
+def _flipped(filters, filter_shape):
+    """A copy of the flat OIHW ``filters`` with each filter rotated by 180 degrees."""
+    flipped = np.empty(filters.size, filters.dtype)
+    _flip_into(filters, filter_shape, flipped)
+    return flipped
+
+
+@numba_njit(cache=True)
+def _conv2d(pixels, filters, output, sizes, params):
+    """Conv2d of the flat NCHW ``pixels`` with the flat OIHW ``filters`` into ``output``."""
+    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
+    plan, columns, pitch, gathered = _workspace(filter_shape, output_shape, pixels.dtype)
+    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
+    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    for index in range(plan[2]):
+        block = _block(index, plan, output_shape)
+        _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch)
+        out, out_pitch = _output_block(output, output_shape, block, gathered, False)
+        n = block[1] * block[3] * output_shape[3]
+        _gemm(False, False, filter_shape[0], n, taps, weights, taps, columns, pitch, out, out_pitch,
+              False)
+        if block[1] > 1:
+            _scatter_block(gathered, output, output_shape, block)
+
+
+@numba_njit(cache=True)
+def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
+    """Conv2dGradWeights: from the flat input ``pixels`` and output gradient ``grads``."""
+    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
+    plan, columns, pitch, gathered = _workspace(filter_shape, output_shape, pixels.dtype)
+    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
+    matrix = np.empty(filter_grads.size, pixels.dtype) if params[_FLIP] else filter_grads
+    _zero_run(matrix, 0, matrix.size)
+    for index in range(plan[2]):
+        block = _block(index, plan, output_shape)
+        _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch)
+        grad, grad_pitch = _output_block(grads, output_shape, block, gathered, True)
+        n = block[1] * block[3] * output_shape[3]
+        _gemm(False, True, filter_shape[0], taps, n, grad, grad_pitch, columns, pitch, matrix, taps,
+              True)
+    if params[_FLIP]:
+        _flip_into(matrix, filter_shape, filter_grads)
+
+
+@numba_njit(cache=True)
+def _conv2d_grad_inputs(filters, grads, input_grads, sizes, params):
+    """Conv2dGradInputs: from the flat OIHW ``filters`` and output gradient ``grads``."""
+    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
+    plan, columns, pitch, gathered = _workspace(filter_shape, output_shape, grads.dtype)
+    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
+    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    _zero_run(input_grads, 0, input_grads.size)
+    for index in range(plan[2]):
+        block = _block(index, plan, output_shape)
+        grad, grad_pitch = _output_block(grads, output_shape, block, gathered, True)
+        n = block[1] * block[3] * output_shape[3]
+        _gemm(True, False, taps, n, filter_shape[0], weights, taps, grad, grad_pitch, columns, pitch,
+              False)
+        _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, block, input_grads)
+
+
+# --- C-callable kernels ------------------------------------------------------------
+# Each takes pointers to its two C-contiguous inputs, its output, the size
+# array and the parameter array.
+
+
+@numba_njit(cache=True)
+def _volumes(sizes):
+    """Number of elements of the input, the filters and the output."""
+    batch, out_channels = sizes[_INPUT], sizes[_FILTER]
+    return (batch * sizes[_INPUT + 1] * sizes[_INPUT + 2] * sizes[_INPUT + 3],
+            out_channels * sizes[_FILTER + 1] * sizes[_FILTER + 2] * sizes[_FILTER + 3],
+            batch * out_channels * sizes[_OUT_HW] * sizes[_OUT_HW + 1])
+
+
+def conv2d_kernel(images, filters, output, sizes, params):
+    """C entry point of :class:`~convnet.ops.conv.Conv2d`."""
+    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
+    input_size, filter_size, output_size = _volumes(sizes)
+    _conv2d(carray(images, input_size), carray(filters, filter_size), carray(output, output_size),
+            sizes, params)
+
+
+def conv2d_grad_weights_kernel(images, output_grad, filter_grad, sizes, params):
+    """C entry point of :class:`~convnet.ops.conv.Conv2dGradWeights`."""
+    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
+    input_size, filter_size, output_size = _volumes(sizes)
+    _conv2d_grad_weights(carray(images, input_size), carray(output_grad, output_size),
+                         carray(filter_grad, filter_size), sizes, params)
+
+
+def conv2d_grad_inputs_kernel(filters, output_grad, input_grad, sizes, params):
+    """C entry point of :class:`~convnet.ops.conv.Conv2dGradInputs`."""
+    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
+    input_size, filter_size, output_size = _volumes(sizes)
+    _conv2d_grad_inputs(carray(filters, filter_size), carray(output_grad, output_size),
+                        carray(input_grad, input_size), sizes, params)
+
+
+_compiled_kernels = {}
+
+
+def _kernel(kernel, dtype):
+    """An ExternalFunction calling ``kernel`` compiled for ``dtype``.
+
+    The first call in a process compiles the kernel (or loads it from Numba's
+    disk cache) and registers its address with LLVM under a name that code
+    compiled earlier, and cached, refers to.
+    """
+    name = f"convnet_{kernel.__name__}_{dtype}_v{_CACHE_VERSION}"
+    if name not in _compiled_kernels:
+        pointer = types.CPointer(numba.from_dtype(np.dtype(dtype)))
+        sizes = types.CPointer(types.int64)
+        compiled = numba.cfunc(types.void(pointer, pointer, pointer, sizes, sizes), cache=True,
+                               error_model="numpy")(kernel)
+        llvmlite.binding.add_symbol(name, compiled.address)
+        _compiled_kernels[name] = compiled
+    return types.ExternalFunction(name, types.void(*[types.voidptr] * 5))
+
+
+# --- Per-node functions ---------------------------------------------------------------
+
+
+@numba_njit(cache=True)
+def _sizes(params, input_shape, filter_shape, output_shape):
+    """Validate the shapes and return their size array (see ``_INPUT``...).
+
+    Raises the ValueError that ``perform`` raises; its message is built in
+    Python (object mode), which runs only when the shapes are wrong.
+    """
+    border_code = params[_BORDER_CODE]
+    explicit_pads = (params[_PADS], params[_PADS + 1])
+    subsample = (params[_STRIDES], params[_STRIDES + 1])
+    dilation = (params[_DILATIONS], params[_DILATIONS + 1])
+    problem, axis = _find_shape_problem(input_shape, filter_shape, output_shape, border_code,
+                                        explicit_pads, subsample, dilation)
+    if problem != SHAPES_FIT:
+        check = params[_CHECK]
+        with numba.objmode(message="unicode_type"):
+            message = _describe_shape_problem(check, problem, axis, input_shape, filter_shape,
+                                              output_shape, border_code, explicit_pads, subsample,
+                                              dilation)
+        raise ValueError(message)
+    sizes = np.empty(_N_SIZES, np.int64)
+    for axis in range(4):
+        sizes[_INPUT + axis] = input_shape[axis]
+        sizes[_FILTER + axis] = filter_shape[axis]
+    for axis in range(2):
+        pad = _pad_size(border_code, explicit_pads[axis], filter_shape[2 + axis], dilation[axis])
+        sizes[_PAD_HW + axis] = pad
+        sizes[_OUT_HW + axis] = _output_size(input_shape[2 + axis], filter_shape[2 + axis],
+                                             subsample[axis], pad, dilation[axis])
+    return sizes
+
+
+def _parameters(op):
+    """The Op's check kind and parameters as one int64 array, laid out as
+    ``_CHECK``, ``_BORDER_CODE``... say.  Compiled code reads them at run time,
+    so one compilation serves every configuration."""
+    border_code, pad_rows, pad_cols = op.border_code
+    return np.array([op.check_kind, border_code, pad_rows, pad_cols, *op.subsample, *op.filter_dilation,
+                     op.filter_flip], dtype=np.int64)
+
+
+def _cache_key(op, node):
+    """PyTensor's cache key: the Op's, plus the dtype, on which the kernel depends."""
+    return default_hash_key_from_props(op, dtype=node.outputs[0].dtype, cache_version=_CACHE_VERSION)
+
+
+@register_funcify_and_cache_key(Conv2d)
+def numba_funcify_Conv2d(op, node, **kwargs):
+    params = _parameters(op)
+    kernel = _kernel(conv2d_kernel, node.outputs[0].dtype)
+
+    @numba_njit
+    def conv2d(images, filters):
+        images, filters = np.ascontiguousarray(images), np.ascontiguousarray(filters)
+        sizes = _sizes(params, images.shape, filters.shape, _UNKNOWN_SHAPE)
+        output = np.empty((sizes[_INPUT], sizes[_FILTER], sizes[_OUT_HW], sizes[_OUT_HW + 1]),
+                          images.dtype)
+        kernel(images.ctypes, filters.ctypes, output.ctypes, sizes.ctypes, params.ctypes)
+        return output
+
+    return conv2d, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(Conv2dGradWeights)
+def numba_funcify_Conv2dGradWeights(op, node, **kwargs):
+    params = _parameters(op)
+    kernel = _kernel(conv2d_grad_weights_kernel, node.outputs[0].dtype)
+
+    @numba_njit
+    def conv2d_grad_wrt_weights(images, output_grad, filter_hw):
+        if min(filter_hw[0], filter_hw[1]) <= 0:
+            raise ValueError("conv2d_grad_wrt_weights: filter_shape must give positive sizes")
+        images, output_grad = np.ascontiguousarray(images), np.ascontiguousarray(output_grad)
+        filter_shape = (output_grad.shape[1], images.shape[1], filter_hw[0], filter_hw[1])
+        sizes = _sizes(params, images.shape, filter_shape, output_grad.shape)
+        filter_grad = np.empty(filter_shape, images.dtype)
+        kernel(images.ctypes, output_grad.ctypes, filter_grad.ctypes, sizes.ctypes, params.ctypes)
+        return filter_grad
+
+    return conv2d_grad_wrt_weights, _cache_key(op, node)
+
+
+@register_funcify_and_cache_key(Conv2dGradInputs)
+def numba_funcify_Conv2dGradInputs(op, node, **kwargs):
+    params = _parameters(op)
+    kernel = _kernel(conv2d_grad_inputs_kernel, node.outputs[0].dtype)
+
+    @numba_njit
+    def conv2d_grad_wrt_inputs(filters, output_grad, input_hw):
+        if min(input_hw[0], input_hw[1]) <= 0:
+            raise ValueError("conv2d_grad_wrt_inputs: input_shape must give positive sizes")
+        filters, output_grad = np.ascontiguousarray(filters), np.ascontiguousarray(output_grad)
+        input_shape = (output_grad.shape[0], filters.shape[1], input_hw[0], input_hw[1])
+        sizes = _sizes(params, input_shape, filters.shape, output_grad.shape)
+        input_grad = np.empty(input_shape, filters.dtype)
+        kernel(filters.ctypes, output_grad.ctypes, input_grad.ctypes, sizes.ctypes, params.ctypes)
+        return input_grad
+
+    return conv2d_grad_wrt_inputs, _cache_key(op, node)

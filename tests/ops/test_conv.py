@@ -1,0 +1,426 @@
+"""Tests of convnet.ops.conv: values against an independent reference, gradients,
+agreement of the Python / Numba / JAX implementations, shapes and errors.
+
+The reference convolution is written from the definition with
+``scipy.signal.correlate2d``; reference gradients come from its Jacobian,
+built column by column (the convolution is linear in each argument).
+Most tests call ``perform`` (FAST_COMPILE); the Numba backend compiles one
+graph covering all configurations, since each Numba compilation costs seconds.
+"""
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pytensor.compile.mode import Mode, get_mode
+from pytensor.gradient import verify_grad
+from scipy.signal import correlate2d
+
+from convnet.ops.conv import (
+    Conv2d,
+    Conv2dGradInputs,
+    Conv2dGradWeights,
+    conv2d,
+    conv2d_grad_wrt_inputs,
+    conv2d_grad_wrt_weights,
+    conv_output_length,
+)
+
+# --- Reference ------------------------------------------------------------------
+
+
+def reference_pads(border_mode, dilated_filter_hw):
+    if border_mode == "valid":
+        return (0, 0)
+    if border_mode == "full":
+        return tuple(k - 1 for k in dilated_filter_hw)
+    if border_mode == "half":
+        return tuple(k // 2 for k in dilated_filter_hw)
+    if isinstance(border_mode, int):
+        return (border_mode, border_mode)
+    return tuple(border_mode)
+
+
+def reference_conv2d(x, w, border_mode="valid", subsample=(1, 1), filter_flip=True,
+                     filter_dilation=(1, 1)):
+    """Sum over input channels of 2-D correlations with zero-inserted (dilated) filters."""
+    out_channels, channels, kh, kw = w.shape
+    dh, dw = filter_dilation
+    dilated = np.zeros((out_channels, channels, (kh - 1) * dh + 1, (kw - 1) * dw + 1))
+    dilated[:, :, ::dh, ::dw] = w[:, :, ::-1, ::-1] if filter_flip else w
+    ph, pw = reference_pads(border_mode, dilated.shape[2:])
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return np.array([
+        [sum(correlate2d(padded[b, c], dilated[o, c], mode="valid") for c in range(channels))
+         [::subsample[0], ::subsample[1]] for o in range(out_channels)]
+        for b in range(x.shape[0])
+    ])
+
+
+def reference_gradients(x, w, output_grad, **params):
+    """Gradients of ``sum(conv2d(x, w) * output_grad)``: inner products of
+    ``output_grad`` with the convolution of each basis array."""
+    def gradient(shape, convolve_basis):
+        basis = np.eye(int(np.prod(shape))).reshape((-1,) + shape)
+        return np.array([np.sum(output_grad * convolve_basis(e)) for e in basis]).reshape(shape)
+
+    return (gradient(x.shape, lambda e: reference_conv2d(e, w, **params)),
+            gradient(w.shape, lambda e: reference_conv2d(x, e, **params)))
+
+
+def random_arrays(*shapes, dtype="float64", seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+
+
+def run_perform(op, *inputs):
+    """The output of ``op.perform`` on numeric inputs, without compiling."""
+    node = op.make_node(*(pt.as_tensor_variable(i) for i in inputs))
+    storage = [[None]]
+    op.perform(node, inputs, storage)
+    return storage[0][0]
+
+
+# --- Forward values -----------------------------------------------------------------
+
+STRIDES = [(1, 1), (2, 2), (2, 3)]
+BORDER_MODES = ["valid", "full", "half", (1, 2)]
+DILATIONS = [(1, 1), (2, 2), (1, 3)]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("filter_flip", [True, False])
+@pytest.mark.parametrize("filter_dilation", DILATIONS)
+@pytest.mark.parametrize("border_mode", BORDER_MODES)
+@pytest.mark.parametrize("subsample", STRIDES)
+def test_forward_matches_reference(subsample, border_mode, filter_dilation, filter_flip, channels):
+    params = dict(border_mode=border_mode, subsample=subsample, filter_flip=filter_flip,
+                  filter_dilation=filter_dilation)
+    x, w = random_arrays((1, channels, 8, 11), (2, channels, 3, 2))
+    expected = reference_conv2d(x, w, **params)
+    result = run_perform(Conv2d(**params), x, w)
+    assert result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("border_mode", ["half", 2, (0, 1)])
+def test_forward_batch_and_even_filters(border_mode):
+    x, w = random_arrays((3, 2, 6, 5), (4, 2, 4, 2))
+    np.testing.assert_allclose(run_perform(Conv2d(border_mode), x, w),
+                               reference_conv2d(x, w, border_mode), rtol=1e-10, atol=1e-10)
+
+
+def test_float32_stays_float32(mode):
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    assert pytensor.config.floatX == "float32" and x.dtype == "float32"
+    y = conv2d(x, w)
+    gx, gw = pytensor.grad(y.sum(), [x, w])
+    assert y.dtype == gx.dtype == gw.dtype == "float32"
+    xv, wv = random_arrays((1, 2, 5, 5), (3, 2, 2, 2), dtype="float32")
+    outputs = pytensor.function([x, w], [y, gx, gw], mode=mode)(xv, wv)
+    assert [o.dtype for o in outputs] == ["float32"] * 3
+
+
+# --- Gradients -----------------------------------------------------------------------
+
+
+def python_mode(mode):
+    """``mode`` as a Mode object: given the name "FAST_COMPILE", verify_grad would
+    compile its cost function with the default (Numba) linker."""
+    return get_mode(mode)
+
+
+GRADIENT_FAMILIES = {
+    "plain": dict(),
+    "strided": dict(subsample=(2, 3)),
+    "full": dict(border_mode="full"),
+    "half": dict(border_mode="half", subsample=(2, 1)),
+    "padded": dict(border_mode=(1, 2), subsample=(2, 2)),
+    "dilated": dict(filter_dilation=(2, 1), border_mode=1),
+    "correlation": dict(filter_flip=False, subsample=(1, 2), filter_dilation=(1, 2)),
+}
+
+
+@pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
+def test_verify_grad_conv2d(params, mode):
+    x, w = random_arrays((2, 2, 6, 7), (3, 2, 3, 2))
+    verify_grad(lambda x, w: conv2d(x, w, **params), [x, w], mode=python_mode(mode),
+                rng=np.random.default_rng(1))
+
+
+@pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
+def test_verify_grad_gradient_ops(params, mode):
+    """The gradient Ops' own gradients (which make second derivatives work)."""
+    x, w = random_arrays((2, 2, 6, 7), (3, 2, 3, 2))
+    (g,) = random_arrays(reference_conv2d(x, w, **params).shape, seed=2)
+    verify_grad(lambda w, g: conv2d_grad_wrt_inputs(g, w, x.shape, **params), [w, g],
+                mode=python_mode(mode), rng=np.random.default_rng(3))
+    verify_grad(lambda x, g: conv2d_grad_wrt_weights(x, g, w.shape, **params), [x, g],
+                mode=python_mode(mode), rng=np.random.default_rng(4))
+
+
+@pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
+def test_gradients_match_reference(params, mode):
+    x, w = random_arrays((1, 2, 6, 7), (2, 2, 3, 2))
+    (g,) = random_arrays(reference_conv2d(x, w, **params).shape, seed=2)
+    xs, ws = pt.tensor4("x", dtype="float64"), pt.tensor4("w", dtype="float64")
+    cost = (conv2d(xs, ws, **params) * g).sum()
+    gx, gw = pytensor.function([xs, ws], pytensor.grad(cost, [xs, ws]), mode=mode)(x, w)
+    expected_gx, expected_gw = reference_gradients(x, w, g, **params)
+    np.testing.assert_allclose(gx, expected_gx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(gw, expected_gw, rtol=1e-10, atol=1e-10)
+
+
+def test_second_derivatives_compile_and_run(mode):
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    cost = (conv2d(x, w, border_mode="half", subsample=(2, 1)) ** 2).sum()
+    gx, gw = pytensor.grad(cost, [x, w])
+    hessian_terms = pytensor.grad((gx ** 2).sum() + (gw ** 2).sum(), [x, w])
+    third = pytensor.grad(hessian_terms[0].sum(), w)
+    xv, wv = random_arrays((2, 2, 5, 6), (3, 2, 3, 3), dtype="float32")
+    results = pytensor.function([x, w], hessian_terms + [third], mode=mode)(xv, wv)
+    assert [r.shape for r in results] == [xv.shape, wv.shape, wv.shape]
+    assert all(np.isfinite(r).all() for r in results)
+
+
+# --- Backends agree ------------------------------------------------------------------
+
+# (image shape, filter shape, parameters): each family of the forward grid,
+# batches, 1 and 3 channels, non-square images and filters, even filters.
+BACKEND_CASES = [
+    ((1, 1, 7, 9), (2, 1, 3, 2), dict()),
+    ((2, 3, 8, 7), (2, 3, 2, 3), dict(border_mode="full", subsample=(2, 2), filter_flip=False)),
+    ((1, 3, 9, 8), (3, 3, 3, 3), dict(border_mode="half", subsample=(2, 3), filter_dilation=(2, 2))),
+    ((2, 1, 7, 10), (2, 1, 2, 3), dict(border_mode=(1, 2), subsample=(3, 2), filter_dilation=(1, 3),
+                                       filter_flip=False)),
+    ((1, 2, 6, 6), (2, 2, 4, 2), dict(border_mode="half", filter_dilation=(2, 1))),
+]
+# Image shapes that make the Numba code cut im2col into row blocks (case 1) and
+# into several-image blocks with a shorter last one (case 2).
+LARGE_IMAGE_SHAPES = {1: (2, 3, 400, 300), 2: (300, 3, 40, 40)}
+
+
+@pytest.fixture(scope="module")
+def compiled_cases():
+    """One function per backend computing every case's output and both gradients
+    of ``sum(output * output_grad)``: compiling once keeps Numba's cost down."""
+    functions = {}
+
+    def compile_for(mode):
+        if mode not in functions:
+            inputs, outputs = [], []
+            for index in range(len(BACKEND_CASES)):
+                x, w, g = (pt.tensor4(f"{name}{index}") for name in ("x", "w", "g"))
+                y = conv2d(x, w, **BACKEND_CASES[index][2])
+                inputs += [x, w, g]
+                outputs += [y] + pytensor.grad((y * g).sum(), [x, w])
+            functions[mode] = pytensor.function(inputs, outputs, mode=mode)
+        return functions[mode]
+
+    return compile_for
+
+
+def case_values(image_shapes=None):
+    """float32 inputs (image, filters, output gradient) of every backend case."""
+    values = []
+    for index, (x_shape, w_shape, params) in enumerate(BACKEND_CASES):
+        x_shape = (image_shapes or {}).get(index, x_shape)
+        y_shape = conv2d(pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape), **params).type.shape
+        values += random_arrays(x_shape, w_shape, y_shape, dtype="float32", seed=index)
+    return values
+
+
+def test_backends_match_reference(backend_mode, compiled_cases):
+    values = case_values()
+    expected = []
+    for index, (_, _, params) in enumerate(BACKEND_CASES):
+        x, w, g = (v.astype("float64") for v in values[3 * index:3 * index + 3])
+        expected += [reference_conv2d(x, w, **params), *reference_gradients(x, w, g, **params)]
+    results = compiled_cases(backend_mode)(*values)
+    assert len(results) == len(expected)
+    for result, reference in zip(results, expected):
+        assert result.dtype == "float32"
+        np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_numba_block_paths_match_perform(compiled_cases):
+    """Large images (im2col in row blocks) and large batches of small images
+    (several images per block, a shorter last block) against ``perform``."""
+    values = case_values(LARGE_IMAGE_SHAPES)
+    expected = compiled_cases("FAST_COMPILE")(*values)
+    results = compiled_cases("NUMBA")(*values)
+    for result, reference in zip(results, expected):
+        np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
+
+
+def test_numba_is_cacheable():
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    y = conv2d(x, w, border_mode="half")
+    for node in [y.owner] + [g.owner for g in pytensor.grad(y.sum(), [x, w])]:
+        _, key = numba_funcify_and_cache_key(node.op, node=node)
+        assert key is not None
+
+
+# --- Shapes ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length, filter_size, stride, pad, dilation, expected", [
+    (28, 5, 1, "valid", 1, 24),
+    (28, 5, 1, "full", 1, 32),
+    (28, 5, 1, "same", 1, 28),
+    (224, 3, 2, "half", 1, 112),
+    (10, 3, 1, "full", 2, 14),
+    (10, 3, 3, 2, 2, 4),
+    (None, 3, 1, 0, 1, None),
+])
+def test_conv_output_length(length, filter_size, stride, pad, dilation, expected):
+    assert conv_output_length(length, filter_size, stride, pad, dilation) == expected
+
+
+@pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
+def test_static_and_inferred_shapes(params):
+    x_shape, w_shape = (2, 3, 9, 8), (4, 3, 3, 2)
+    expected = reference_conv2d(*random_arrays(x_shape, w_shape), **params).shape
+    static_x, static_w = pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape)
+    assert conv2d(static_x, static_w, **params).type.shape == expected
+    gx, gw = pytensor.grad(conv2d(static_x, static_w, **params).sum(), [static_x, static_w])
+    assert (gx.type.shape, gw.type.shape) == (x_shape, w_shape)
+
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    y = conv2d(x, w, **params)
+    shapes = [y.shape, *(g.shape for g in pytensor.grad(y.sum(), [x, w]))]
+    # Shape inference (infer_shape) must answer without running any convolution.
+    shape_fn = pytensor.function([x, w], shapes, mode=Mode(linker="py", optimizer="fast_run"),
+                                 on_unused_input="ignore")
+    assert not any(isinstance(n.op, (Conv2d, Conv2dGradInputs, Conv2dGradWeights))
+                   for n in shape_fn.maker.fgraph.apply_nodes)
+    xv, wv = random_arrays(x_shape, w_shape, dtype="float32")
+    assert [tuple(s) for s in shape_fn(xv, wv)] == [expected, x_shape, w_shape]
+
+
+def test_shape_hints_become_static():
+    y = conv2d(pt.tensor4("x"), pt.tensor4("w"), input_shape=(None, 3, 10, 12),
+               filter_shape=(5, 3, 3, 3), border_mode="half")
+    assert y.type.shape == (None, 5, 10, 12)
+    x = conv2d_grad_wrt_inputs(pt.tensor4("g"), pt.tensor4("w"), (8, 3, 10, 12), (5, 3, 3, 3),
+                               subsample=(2, 2), border_mode=1)
+    assert x.type.shape == (8, 3, 10, 12)
+    w = conv2d_grad_wrt_weights(pt.tensor4("x"), pt.tensor4("g"), (5, 3, 3, 3))
+    assert w.type.shape == (5, 3, 3, 3)
+
+
+def test_gradient_ops_take_shape_vectors(mode):
+    x, w, g = pt.tensor4("x"), pt.tensor4("w"), pt.tensor4("g")
+    gx = Conv2dGradInputs(subsample=(2, 2))(w, g, x.shape[2:])
+    gw = Conv2dGradWeights(subsample=(2, 2))(x, g, w.shape[2:])
+    xv, wv, gv = random_arrays((1, 2, 7, 8), (3, 2, 3, 2), (1, 3, 3, 4), dtype="float32")
+    results = pytensor.function([x, w, g], [gx, gw], mode=mode)(xv, wv, gv)
+    assert [r.shape for r in results] == [xv.shape, wv.shape]
+    with pytest.raises(ValueError, match="input_shape must hold 2 spatial sizes"):
+        Conv2dGradInputs()(w, g, x.shape)
+
+
+def test_transposed_convolution_with_symbolic_shape(mode):
+    """conv2d_grad_wrt_inputs as a layer uses it: output size given as symbolic scalars."""
+    g, w, size = pt.tensor4("g"), pt.tensor4("w"), pt.lscalar("size")
+    x = conv2d_grad_wrt_inputs(g, w, (None, None, size, 8), subsample=(2, 2))
+    gv, wv = random_arrays((1, 2, 3, 3), (2, 4, 3, 3), dtype="float32")
+    transposed = pytensor.function([g, w, size], x, mode=mode)
+    for rows in (7, 8):  # stride 2: both sizes give 3 output rows
+        assert transposed(gv, wv, rows).shape == (1, 4, rows, 8)
+
+
+# --- Errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(subsample=(0, 1)), "subsample"),
+    (dict(subsample=(1, -2)), "subsample"),
+    (dict(subsample=(1, 1, 1)), "subsample"),
+    (dict(filter_dilation=0), "filter_dilation"),
+    (dict(filter_dilation=(1, 1.5)), "filter_dilation"),
+    (dict(filter_dilation=1.5), "filter_dilation"),
+    (dict(border_mode="wide"), "border_mode"),
+    (dict(border_mode=-1), "border_mode"),
+    (dict(border_mode=(1, 2, 3)), "border_mode"),
+    (dict(border_mode=(1, "half")), "border_mode"),
+])
+def test_bad_parameters_raise(kwargs, match):
+    for build in (lambda: conv2d(pt.tensor4(), pt.tensor4(), **kwargs),
+                  lambda: conv2d_grad_wrt_inputs(pt.tensor4(), pt.tensor4(), (1, 1, 5, 5), **kwargs),
+                  lambda: conv2d_grad_wrt_weights(pt.tensor4(), pt.tensor4(), (1, 1, 3, 3), **kwargs)):
+        with pytest.raises(ValueError, match=match):
+            build()
+
+
+@pytest.mark.parametrize("input, filters, kwargs, match", [
+    (pt.matrix(), pt.tensor4(), {}, r"input must be a 4-D tensor, got 2"),
+    (pt.tensor4(), pt.tensor3(), {}, r"filters must be a 4-D tensor, got 3"),
+    (pt.tensor4(shape=(None, 3, 8, 8)), pt.tensor4(shape=(4, 2, 3, 3)), {},
+     r"input has 3 channels but filters has 2 input channels \(input \(None, 3, 8, 8\), "
+     r"filters \(4, 2, 3, 3\)\)"),
+    (pt.tensor4(), pt.tensor4(), dict(input_shape=(1, 3, 8, 8), filter_shape=(4, 2, 3, 3)),
+     r"input has 3 channels but filters has 2"),
+    (pt.tensor4(shape=(1, 1, 4, 8)), pt.tensor4(shape=(1, 1, 5, 3)), {},
+     r"filters span 5 rows .* padded input has only 4 \(padding 0\)"),
+    (pt.tensor4(shape=(1, 1, 8, 4)), pt.tensor4(shape=(1, 1, 3, 3)),
+     dict(border_mode=(0, 1), filter_dilation=(1, 3)),
+     r"filters span 7 columns \(filter_dilation 3\) but the padded input has only 6 \(padding 1\)"),
+    (pt.tensor4(shape=(1, 1, 8, 8)), pt.tensor4(), dict(input_shape=(2, 1, 8, 8)),
+     r"input_shape \(2, 1, 8, 8\) does not match the shape \(1, 1, 8, 8\) of input"),
+])
+def test_bad_shapes_raise_at_graph_construction(input, filters, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        conv2d(input, filters, **kwargs)
+
+
+def test_bad_gradient_shapes_raise_at_graph_construction():
+    with pytest.raises(ValueError, match=r"conv2d_grad_wrt_inputs: output_grad has 4 rows but "
+                                         r"convolving input_shape gives 3"):
+        conv2d_grad_wrt_inputs(pt.tensor4(shape=(1, 2, 4, 4)), pt.tensor4(shape=(2, 3, 3, 3)),
+                               (1, 3, 5, 5))
+    with pytest.raises(ValueError, match=r"output_grad has 3 channels but filters has 2 output"):
+        conv2d_grad_wrt_inputs(pt.tensor4(shape=(1, 3, 3, 3)), pt.tensor4(shape=(2, 3, 3, 3)),
+                               (1, 3, 5, 5))
+    with pytest.raises(ValueError, match=r"input_shape must give 2 positive spatial sizes"):
+        conv2d_grad_wrt_inputs(pt.tensor4(), pt.tensor4(), (1, 3, 0, 5))
+    with pytest.raises(ValueError, match=r"conv2d_grad_wrt_weights: output_grad has a batch of 3 "
+                                         r"but input has a batch of 2"):
+        conv2d_grad_wrt_weights(pt.tensor4(shape=(2, 1, 5, 5)), pt.tensor4(shape=(3, 1, 3, 3)),
+                                (1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"filter_shape must give 4 sizes"):
+        conv2d_grad_wrt_weights(pt.tensor4(), pt.tensor4(), (3, 3))
+
+
+@pytest.fixture(scope="module")
+def numba_conv2d():
+    """conv2d with the parameters of the first backend case (so its compiled
+    per-node function comes from the cache)."""
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    return pytensor.function([x, w], conv2d(x, w, **BACKEND_CASES[0][2]), mode="NUMBA")
+
+
+@pytest.mark.parametrize("x_shape, w_shape, match", [
+    ((1, 3, 8, 8), (2, 2, 3, 3), r"conv2d: input has 3 channels but filters has 2 input channels "
+                                 r"\(input \(1, 3, 8, 8\), filters \(2, 2, 3, 3\)\)"),
+    ((1, 1, 2, 9), (2, 1, 3, 3), r"conv2d: filters span 3 rows .* padded input has only 2"),
+])
+def test_bad_shapes_raise_at_call_time(x_shape, w_shape, match, numba_conv2d):
+    """Shapes unknown when building the graph: perform and Numba raise when called."""
+    xv, wv = random_arrays(x_shape, w_shape, dtype="float32")
+    x, w = pt.tensor4("x"), pt.tensor4("w")
+    with pytest.raises(ValueError, match=match):
+        pytensor.function([x, w], conv2d(x, w), mode="FAST_COMPILE")(xv, wv)
+    with pytest.raises(ValueError, match=match):
+        numba_conv2d(xv, wv)
+
+
+def test_bad_gradient_shapes_raise_at_call_time(mode):
+    g, w, rows = pt.tensor4("g"), pt.tensor4("w"), pt.lscalar("rows")
+    transposed = pytensor.function([g, w, rows], conv2d_grad_wrt_inputs(g, w, (None, None, rows, 5)),
+                                   mode=mode)
+    gv, wv = random_arrays((1, 2, 3, 3), (2, 4, 3, 3), dtype="float32")
+    with pytest.raises(ValueError, match=r"conv2d_grad_wrt_inputs: output_grad has 3 rows but "
+                                         r"convolving input_shape gives 4 \(input_shape \(1, 4, 6, 5\)"):
+        transposed(gv, wv, 6)
