@@ -69,7 +69,7 @@ def main(argv=None):
     loss = squared_multiclass_hinge(scores, target_var) + args.weight_decay * penalty
 
     # Shared hyper-parameters: the schedule below changes them between epochs.
-    learning_rate = pytensor.shared(utils.floatX(0.01), name="learning_rate")
+    learning_rate = pytensor.shared(utils.floatX(0.002), name="learning_rate")
     momentum = pytensor.shared(utils.floatX(0.5), name="momentum")
     params = layers.get_all_params(network, trainable=True)
     train_fn = pytensor.function(
@@ -85,7 +85,7 @@ def main(argv=None):
     for epoch in range(args.epochs):
         # Schedule: warm up the momentum, then decay the learning rate.
         momentum.set_value(utils.floatX(min(0.9, 0.5 + 0.2 * epoch)))
-        learning_rate.set_value(utils.floatX(0.01 * 0.7**epoch))
+        learning_rate.set_value(utils.floatX(0.002 * 0.7**epoch))
         start = time.perf_counter()
         train_loss = np.mean([train_fn(Xb, yb) for Xb, yb in batches])
         val_loss, val_acc = eval_fn(data.X_val, data.y_val)
