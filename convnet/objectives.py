@@ -222,8 +222,10 @@ def categorical_crossentropy(predictions, targets, eps=EPSILON):
     if targets.ndim == predictions.ndim:
         return -pt.sum(_as_float_like(p, targets) * pt.log(p), axis=-1)
     _check_class_indices("categorical_crossentropy", predictions, targets)
-    p_target = pt.take_along_axis(p, pt.shape_padright(targets), axis=-1)
-    return -pt.log(p_target[..., 0])
+    # A one-hot mask rather than take_along_axis, whose gradient PyTensor's
+    # JAX backend cannot compile (it needs a traced batch size as a shape).
+    is_target = pt.eq(pt.shape_padright(targets), pt.arange(predictions.shape[-1]))
+    return -pt.log(pt.sum(pt.switch(is_target, p, 0), axis=-1))
 
 
 def squared_error(a, b):
