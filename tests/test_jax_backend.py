@@ -4,6 +4,8 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+import convnet  # noqa: F401  (registers convnet's JAX adjustments when PyTensor loads its JAX backend)
+
 pytest.importorskip("jax")
 
 
