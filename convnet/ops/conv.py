@@ -14,22 +14,25 @@ Every Op has three implementations that give the same numbers: ``perform``
 here is the NumPy reference (im2col as a strided view, then one tensor
 product), :mod:`convnet.ops.conv_numba` is the fast path of PyTensor's default
 Numba linker and :mod:`convnet.ops.conv_jax` lowers the Ops to
-``jax.lax.conv_general_dilated`` for ``mode="JAX"``.  Importing this module
-registers both backends (the JAX one only when JAX is installed).
+``jax.lax.conv_general_dilated`` for ``mode="JAX"``.  Those two register
+themselves when PyTensor loads the backend (see :mod:`convnet.backends`).
 """
-import importlib.util
 import numbers
 
 import numpy as np
 import pytensor.tensor as pt
-from numba.extending import register_jitable
 from numpy.lib.stride_tricks import as_strided
+from pytensor.compile import optdb
 from pytensor.gradient import disconnected_type
 from pytensor.graph.basic import Apply, Constant, Variable
 from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.scalar import upcast
+from pytensor.tensor.basic import MakeVector
 from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.type import integer_dtypes
+
+from ..backends import JAX_DISPATCH, NUMBA_DISPATCH, import_when_imported
 
 __all__ = [
     "conv2d",
@@ -51,15 +54,15 @@ _INT_TYPES = (numbers.Integral, np.integer)
 
 
 # --- Size arithmetic, shared by Python, symbolic shapes and Numba code ------------
+# Plain functions of ints (or symbolic scalars), written so that Numba can
+# compile them too: convnet.ops.conv_numba registers them with Numba.
 
 
-@register_jitable
 def _dilated_size(filter_size, dilation):
     """Extent of a filter of ``filter_size`` taps spaced ``dilation`` apart."""
     return (filter_size - 1) * dilation + 1
 
 
-@register_jitable
 def _pad_size(border_code, explicit_pad, filter_size, dilation):
     """Padding on each side of one axis for a border mode code (``PAD_*``)."""
     if border_code == PAD_FULL:
@@ -69,7 +72,6 @@ def _pad_size(border_code, explicit_pad, filter_size, dilation):
     return explicit_pad
 
 
-@register_jitable
 def _output_size(input_size, filter_size, stride, pad, dilation):
     """Length of one output axis of a convolution."""
     return (input_size + 2 * pad - _dilated_size(filter_size, dilation)) // stride + 1
@@ -80,13 +82,11 @@ def _output_size(input_size, filter_size, stride, pad, dilation):
  OUTPUT_SIZE_DIFFERS) = range(6)
 
 
-@register_jitable
 def _known_and_different(size, other_size):
     """Whether two sizes, -1 meaning unknown, are both known and different."""
     return size >= 0 and other_size >= 0 and size != other_size
 
 
-@register_jitable
 def _find_shape_problem(input_shape, filter_shape, output_shape, border_code, explicit_pads,
                         subsample, dilation):
     """``(problem, axis)``: the first way the shapes do not fit (``SHAPES_FIT`` if none)
@@ -710,8 +710,27 @@ def conv2d_grad_wrt_weights(input, output_grad, filter_shape, input_shape=None,
     return _with_shape_hint(filter_grad, filter_shape, "filter gradient", "filter_shape")
 
 
-# Backends: Numba always (PyTensor depends on it), JAX only where it is installed.
-from . import conv_numba  # noqa: E402,F401
+@node_rewriter([Conv2dGradInputs, Conv2dGradWeights])
+def spatial_sizes_as_jax_tuple(fgraph, node):
+    """For the JAX backend: give a gradient Op its ``MakeVector`` of spatial sizes
+    as a tuple that JAX does not trace (PyTensor does the same for the ``size``
+    of random variables), so that the sizes are known when JAX traces the Op.
 
-if importlib.util.find_spec("jax") is not None:
-    from . import conv_jax  # noqa: E402,F401
+    Registered here, not in :mod:`convnet.ops.conv_jax`, because graph
+    rewrites run before PyTensor loads its JAX backend.
+    """
+    from pytensor.link.jax.dispatch.shape import JAXShapeTuple  # JAX graphs only: JAX is there
+
+    sizes = node.inputs[2]
+    if sizes.owner is None or not isinstance(sizes.owner.op, MakeVector):
+        return None
+    tuple_of_sizes = JAXShapeTuple()(*sizes.owner.inputs)
+    return node.clone_with_new_inputs(node.inputs[:2] + [tuple_of_sizes]).outputs
+
+
+optdb.register("jax_conv2d_spatial_sizes_as_tuple", in2out(spatial_sizes_as_jax_tuple), "jax",
+               position=100)
+
+# The backend implementations register themselves when PyTensor loads each backend.
+import_when_imported(NUMBA_DISPATCH, "convnet.ops.conv_numba")
+import_when_imported(JAX_DISPATCH, "convnet.ops.conv_jax")

@@ -5,18 +5,14 @@ its exact transposes, taken with ``jax.linear_transpose`` (XLA turns them into
 the usual transposed convolutions).  JAX needs the sizes of these outputs when
 tracing: they come from the Op's static output type, or from the
 ``input_hw`` / ``filter_hw`` input when that is a constant or a vector of
-shapes and scalars (as :func:`pytensor.grad` builds it), which a JAX-only
-rewrite turns into a tuple that JAX does not trace, like PyTensor does for the
-``size`` of random variables.
+shapes and scalars (as :func:`pytensor.grad` builds it), which the JAX-only
+rewrite :func:`convnet.ops.conv.spatial_sizes_as_jax_tuple` turns into a tuple
+that JAX does not trace.
 
-Imported by :mod:`convnet.ops.conv` only when JAX is installed.
+Imported when PyTensor loads its JAX backend.
 """
 import jax
-from pytensor.compile import optdb
-from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.link.jax.dispatch import jax_funcify
-from pytensor.link.jax.dispatch.shape import JAXShapeTuple
-from pytensor.tensor.basic import MakeVector
 
 from .conv import Conv2d, Conv2dGradInputs, Conv2dGradWeights
 
@@ -82,14 +78,3 @@ def jax_funcify_Conv2dGradWeights(op, node, **kwargs):
 
     return conv2d_grad_wrt_weights
 
-
-@node_rewriter([Conv2dGradInputs, Conv2dGradWeights])
-def spatial_sizes_as_tuple(fgraph, node):
-    """Pass a ``MakeVector`` of spatial sizes to a gradient Op as an untraced tuple."""
-    sizes = node.inputs[2]
-    if sizes.owner is None or not isinstance(sizes.owner.op, MakeVector):
-        return None
-    return node.clone_with_new_inputs(node.inputs[:2] + [JAXShapeTuple()(*sizes.owner.inputs)]).outputs
-
-
-optdb.register("jax_conv2d_spatial_sizes_as_tuple", in2out(spatial_sizes_as_tuple), "jax", position=100)

@@ -36,6 +36,7 @@ import llvmlite.binding
 import numba
 import numpy as np
 from numba import carray, types
+from numba.extending import register_jitable
 from pytensor.link.numba.dispatch.basic import (
     default_hash_key_from_props,
     numba_njit,
@@ -48,14 +49,21 @@ from .conv import (
     Conv2dGradInputs,
     Conv2dGradWeights,
     _describe_shape_problem,
+    _dilated_size,
     _find_shape_problem,
+    _known_and_different,
     _output_size,
     _pad_size,
 )
 
-# Part of the kernel symbol names and of PyTensor's cache key: bump it when
-# the compiled code changes.
-_CACHE_VERSION = 3
+# The shape arithmetic and checks of convnet.ops.conv, compiled where Numba code calls them.
+for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, _find_shape_problem):
+    register_jitable(_function)
+
+# Part of the kernel symbol names and of PyTensor's cache key: bump it when the
+# compiled code changes, here or in the shape checks of convnet.ops.conv (caches
+# do not see changes to other files).
+_CACHE_VERSION = 4
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 21
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)

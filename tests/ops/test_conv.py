@@ -252,6 +252,17 @@ def test_numba_block_paths_match_perform(compiled_cases):
         np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
 
 
+def test_numba_float64():
+    """float64 has kernels of its own (compiled once, so one forward case only)."""
+    x_shape, w_shape, params = BACKEND_CASES[2]
+    x, w = pt.tensor4("x", dtype="float64"), pt.tensor4("w", dtype="float64")
+    convolve = pytensor.function([x, w], conv2d(x, w, **params), mode="NUMBA")
+    xv, wv = random_arrays(x_shape, w_shape)
+    result = convolve(xv, wv)
+    assert result.dtype == "float64"
+    np.testing.assert_allclose(result, reference_conv2d(xv, wv, **params), rtol=1e-12, atol=1e-12)
+
+
 def test_numba_is_cacheable():
     from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
 
@@ -352,6 +363,11 @@ def test_bad_parameters_raise(kwargs, match):
                   lambda: conv2d_grad_wrt_weights(pt.tensor4(), pt.tensor4(), (1, 1, 3, 3), **kwargs)):
         with pytest.raises(ValueError, match=match):
             build()
+
+
+def test_integer_tensors_raise():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        conv2d(pt.itensor4(), pt.itensor4())
 
 
 @pytest.mark.parametrize("input, filters, kwargs, match", [
