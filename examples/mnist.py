@@ -20,8 +20,6 @@ It trains on the full MNIST when it is found or can be downloaded (see
 ``convnet.datasets.load_mnist``) and on the bundled sample otherwise.
 """
 import argparse
-import os
-import tempfile
 import time
 
 import numpy as np
@@ -30,7 +28,7 @@ import pytensor.tensor as pt
 from tqdm import tqdm
 
 import convnet
-from convnet import layers, nonlinearities, objectives, updates
+from convnet import checkpoint, layers, nonlinearities, objectives, updates
 from convnet.augmentation import BatchIterator, RandomCrop
 from convnet.datasets import load_mnist
 
@@ -122,26 +120,6 @@ def evaluate(val_fn, X, y, batch_size):
     return total_loss / len(y), total_acc / len(y)
 
 
-def save_params(network, path):
-    """Write the parameters to ``path`` (``.npz``) atomically."""
-    values = layers.get_all_param_values(network)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, *[np.asarray(v) for v in values])
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def load_params(network, path):
-    """Load parameters written by :func:`save_params` into ``network``."""
-    with np.load(path, allow_pickle=False) as data:
-        layers.set_all_param_values(network, [data[f"arr_{i}"] for i in range(len(data.files))])
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,7 +135,7 @@ def parse_args(argv=None):
                         help="random translations (up to 2 pixels) of the training images")
     parser.add_argument("--mode", choices=["cpu", "c", "jax", "cuda"], default=None,
                         help="where to compile: cpu (Numba, default), c, jax (XLA; GPU if visible), cuda")
-    parser.add_argument("--save", metavar="FILE", help="write the trained parameters to FILE (.npz)")
+    parser.add_argument("--save", metavar="FILE", help="write the trained parameters to FILE (.npz by layer name; reload with convnet.checkpoint.load_params)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser.parse_args(argv)
 
@@ -192,7 +170,7 @@ def main(argv=None):
     test_loss, test_acc = evaluate(val_fn, data.X_test, data.y_test, args.batch_size)
     print(f"Test loss {test_loss:.6f}, test accuracy {100 * test_acc:.2f} %")
     if args.save:
-        save_params(network, args.save)
+        checkpoint.save_params(network, args.save)
         print(f"Parameters written to {args.save}")
     return test_acc
 

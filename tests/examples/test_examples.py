@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convnet import checkpoint
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
@@ -35,7 +37,7 @@ def test_mnist_cnn_one_epoch_on_the_sample_prints_the_table(tmp_path):
     finally:
         sys.path.remove(str(EXAMPLES))
     network = mnist.build_cnn()
-    mnist.load_params(network, saved)
+    checkpoint.load_params(network, saved)
     with np.load(saved) as data:
         assert len(data.files) == 8
 
