@@ -63,7 +63,7 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 21
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)
@@ -161,42 +161,65 @@ def _valid_columns(tap, dilation, pad, stride, width, out_width):
     return offset, min(first, stop), stop
 
 
-# The run helpers index with unsigned ints: Numba then drops its negative-index
-# wraparound and LLVM vectorizes the loops.  Their starts are never negative.
-
-
 @numba_njit(cache=True)
+def _block_rows(tap, dilation, pad, stride, height, out_rows, block):
+    """For filter row ``tap``: the input row under output row 0, and the output
+    rows ``[top, bottom)`` of ``block`` whose input row is inside the image."""
+    offset, first, stop = _valid_columns(tap, dilation, pad, stride, height, out_rows)
+    first_row, n_rows = block[2], block[3]
+    top = min(max(first, first_row), first_row + n_rows)
+    return offset, top, max(min(stop, first_row + n_rows), top)
+
+
+# The run helpers index with unsigned ints: Numba then drops its negative-index
+# wraparound and LLVM vectorizes the loops.  Numba inlines them into their
+# callers ("inline='always'"), without which LLVM leaves them as calls and the
+# short runs of small images cost several times more.  A start may be negative
+# only where its count is 0.
+
+
+@numba_njit(cache=True, inline="always")
 def _zero_run(flat, start, count):
     """``flat[start:start + count] = 0``."""
     begin = np.uint64(start)
-    for i in range(np.uint64(count)):
+    for i in range(np.uint64(max(count, 0))):
         flat[begin + i] = 0
 
 
-@numba_njit(cache=True)
-def _copy_run(dst, dst_start, src, src_start, src_step, count):
-    """``dst[dst_start + i] = src[src_start + i * src_step]`` for ``i < count``."""
+@numba_njit(cache=True, inline="always")
+def _copy_rows(dst, dst_start, dst_pitch, src, src_start, src_pitch, src_step, rows, count):
+    """``dst[dst_start + r * dst_pitch + i] = src[src_start + r * src_pitch + i * src_step]``
+    for ``r < rows`` and ``i < count``."""
     d, s = np.uint64(dst_start), np.uint64(src_start)
-    if src_step == 1:
-        for i in range(np.uint64(count)):
-            dst[d + i] = src[s + i]
-    else:
-        step = np.uint64(src_step)
-        for i in range(np.uint64(count)):
-            dst[d + i] = src[s + i * step]
+    n, d_pitch, s_pitch = np.uint64(max(count, 0)), np.uint64(dst_pitch), np.uint64(src_pitch)
+    step = np.uint64(src_step)
+    for _ in range(max(rows, 0)):
+        if src_step == 1:
+            for i in range(n):
+                dst[d + i] = src[s + i]
+        else:
+            for i in range(n):
+                dst[d + i] = src[s + i * step]
+        d += d_pitch
+        s += s_pitch
 
 
-@numba_njit(cache=True)
-def _add_run(dst, dst_start, dst_step, src, src_start, count):
-    """``dst[dst_start + i * dst_step] += src[src_start + i]`` for ``i < count``."""
+@numba_njit(cache=True, inline="always")
+def _add_rows(dst, dst_start, dst_pitch, dst_step, src, src_start, src_pitch, rows, count):
+    """``dst[dst_start + r * dst_pitch + i * dst_step] += src[src_start + r * src_pitch + i]``
+    for ``r < rows`` and ``i < count``."""
     d, s = np.uint64(dst_start), np.uint64(src_start)
-    if dst_step == 1:
-        for i in range(np.uint64(count)):
-            dst[d + i] += src[s + i]
-    else:
-        step = np.uint64(dst_step)
-        for i in range(np.uint64(count)):
-            dst[d + i * step] += src[s + i]
+    n, d_pitch, s_pitch = np.uint64(max(count, 0)), np.uint64(dst_pitch), np.uint64(src_pitch)
+    step = np.uint64(dst_step)
+    for _ in range(max(rows, 0)):
+        if dst_step == 1:
+            for i in range(n):
+                dst[d + i] += src[s + i]
+        else:
+            for i in range(n):
+                dst[d + i * step] += src[s + i]
+        d += d_pitch
+        s += s_pitch
 
 
 @numba_njit(cache=True)
@@ -206,28 +229,28 @@ def _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, colum
     its rows and all output columns), 0 in the padding.  ``pixels`` is the flat
     NCHW input; ``steps`` is ``(strides, dilations, pads)``."""
     first_image, n_images, first_row, n_rows = block
-    subsample, dilation, pads = steps
+    (row_stride, col_stride), (row_dilation, col_dilation), (row_pad, col_pad) = steps
     channels, height, width = image_shape[1], image_shape[2], image_shape[3]
-    filter_hw, out_width = filter_shape[2:], output_shape[3]
-    for k in range(channels * filter_hw[0] * filter_hw[1]):
-        channel = k // (filter_hw[0] * filter_hw[1])
-        p = (k // filter_hw[1]) % filter_hw[0]
-        offset, first, stop = _valid_columns(k % filter_hw[1], dilation[1], pads[1], subsample[1],
-                                             width, out_width)
-        dst = k * pitch
+    filter_rows, filter_cols, out_width = filter_shape[2], filter_shape[3], output_shape[3]
+    for k in range(channels * filter_rows * filter_cols):
+        channel, p = k // (filter_rows * filter_cols), (k // filter_cols) % filter_rows
+        row_offset, top, bottom = _block_rows(p, row_dilation, row_pad, row_stride, height,
+                                              output_shape[2], block)
+        col_offset, first, stop = _valid_columns(k % filter_cols, col_dilation, col_pad, col_stride,
+                                                 width, out_width)
+        inside = (top - first_row) * out_width  # first element of the rows inside the image
         for image in range(first_image, first_image + n_images):
+            dst = k * pitch + (image - first_image) * n_rows * out_width
             plane = (image * channels + channel) * height * width
-            for out_row in range(first_row, first_row + n_rows):
-                row = out_row * subsample[0] + p * dilation[0] - pads[0]
-                if row < 0 or row >= height:
-                    _zero_run(columns, dst, out_width)
-                else:
-                    _zero_run(columns, dst, first)
-                    _copy_run(columns, dst + first, pixels,
-                              plane + row * width + offset + first * subsample[1], subsample[1],
-                              stop - first)
-                    _zero_run(columns, dst + stop, out_width - stop)
-                dst += out_width
+            _zero_run(columns, dst, inside)
+            for row in range(bottom - top if first > 0 or stop < out_width else 0):
+                _zero_run(columns, dst + inside + row * out_width, first)
+                _zero_run(columns, dst + inside + row * out_width + stop, out_width - stop)
+            _copy_rows(columns, dst + inside + first, out_width,
+                       pixels, plane + (row_offset + top * row_stride) * width + col_offset
+                       + first * col_stride, row_stride * width, col_stride, bottom - top, stop - first)
+            _zero_run(columns, dst + (bottom - first_row) * out_width,
+                      (first_row + n_rows - bottom) * out_width)
 
 
 @numba_njit(cache=True)
@@ -235,23 +258,21 @@ def _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, bloc
     """Add ``columns`` (laid out as :func:`_im2col` fills it) into the flat NCHW
     ``pixels`` at the places they were taken from; padding is dropped."""
     first_image, n_images, first_row, n_rows = block
-    subsample, dilation, pads = steps
+    (row_stride, col_stride), (row_dilation, col_dilation), (row_pad, col_pad) = steps
     channels, height, width = image_shape[1], image_shape[2], image_shape[3]
-    filter_hw, out_width = filter_shape[2:], output_shape[3]
-    for k in range(channels * filter_hw[0] * filter_hw[1]):
-        channel = k // (filter_hw[0] * filter_hw[1])
-        p = (k // filter_hw[1]) % filter_hw[0]
-        offset, first, stop = _valid_columns(k % filter_hw[1], dilation[1], pads[1], subsample[1],
-                                             width, out_width)
-        src = k * pitch
+    filter_rows, filter_cols, out_width = filter_shape[2], filter_shape[3], output_shape[3]
+    for k in range(channels * filter_rows * filter_cols):
+        channel, p = k // (filter_rows * filter_cols), (k // filter_cols) % filter_rows
+        row_offset, top, bottom = _block_rows(p, row_dilation, row_pad, row_stride, height,
+                                              output_shape[2], block)
+        col_offset, first, stop = _valid_columns(k % filter_cols, col_dilation, col_pad, col_stride,
+                                                 width, out_width)
         for image in range(first_image, first_image + n_images):
+            src = k * pitch + ((image - first_image) * n_rows + top - first_row) * out_width + first
             plane = (image * channels + channel) * height * width
-            for out_row in range(first_row, first_row + n_rows):
-                row = out_row * subsample[0] + p * dilation[0] - pads[0]
-                if 0 <= row < height:
-                    _add_run(pixels, plane + row * width + offset + first * subsample[1],
-                             subsample[1], columns, src + first, stop - first)
-                src += out_width
+            _add_rows(pixels, plane + (row_offset + top * row_stride) * width + col_offset
+                      + first * col_stride, row_stride * width, col_stride,
+                      columns, src, out_width, bottom - top, stop - first)
 
 
 @numba_njit(cache=True)
@@ -265,9 +286,8 @@ def _output_block(flat, shape, block, gathered, gather):
         return flat[first_image * channels * plane + first_row * shape[3]:], plane
     pitch = n_images * plane
     for image in range(n_images if gather else 0):
-        for channel in range(channels):
-            _copy_run(gathered, channel * pitch + image * plane, flat,
-                      ((first_image + image) * channels + channel) * plane, 1, plane)
+        _copy_rows(gathered, image * plane, pitch, flat, (first_image + image) * channels * plane,
+                   plane, 1, channels, plane)
     return gathered[0:], pitch
 
 
@@ -277,9 +297,8 @@ def _scatter_block(gathered, flat, shape, block):
     first_image, n_images, first_row, n_rows = block
     channels, plane = shape[1], shape[2] * shape[3]
     for image in range(n_images):
-        for channel in range(channels):
-            _copy_run(flat, ((first_image + image) * channels + channel) * plane, gathered,
-                      channel * n_images * plane + image * plane, 1, plane)
+        _copy_rows(flat, (first_image + image) * channels * plane, plane, gathered, image * plane,
+                   n_images * plane, 1, channels, plane)
 
 
 @numba_njit(cache=True)
