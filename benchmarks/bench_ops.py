@@ -10,7 +10,8 @@ of ``sum(op(x) * g)`` for a fixed ``g``:
 
 The shapes are the layers of the classic MNIST ConvNet (batch 500) and three
 VGG-16 layers (batch 8).  Both libraries get every core: convnet through
-BLAS's threads (its only parallel part), PyTorch through
+Numba's threads, each running im2col and single-threaded GEMMs on its share of
+the blocks (as many as BLAS is allowed threads), PyTorch through
 ``torch.set_num_threads(os.cpu_count())``.  Calls alternate between the
 libraries and the median of the repeats is reported, with the work rate
 (GFLOP/s: two per multiply-add of the convolution and of each gradient; for
@@ -19,9 +20,8 @@ convnet / PyTorch (< 1: convnet is faster).  convnet's compilation is timed
 apart ("JIT"): ``pytensor.function`` plus the extra time of the first call,
 which on an empty PyTensor/Numba cache includes Numba's compilation.
 
-OpenBLAS's threads synchronize by spinning and yielding, which collapses when
-other processes keep the cores busy; with ``threadpoolctl`` installed, convnet
-is therefore also timed with BLAS limited to one thread ("1 BLAS thread").
+With ``threadpoolctl`` installed, convnet is also timed with BLAS limited to
+one thread ("1 BLAS thread"), which makes its convolutions single-threaded.
 
 Usage::
 

@@ -7,7 +7,16 @@ The modules keep Lasagne's names: ``convnet.layers``, ``convnet.init``,
 run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo`` and
 the scikit-learn estimator ``convnet.NeuralNet`` (needs scikit-learn).
 """
-from . import backends
+import os
+
+# OpenBLAS's idle threads spin for 2**28 cycles (about 0.1 s) after each
+# multi-threaded BLAS call before they sleep, taking a core from the threads
+# that run convnet's convolutions (convnet.ops.conv_numba); 2**4 lets them sleep
+# at once.  OpenBLAS reads this when it loads: SciPy's, which Numba calls, loads
+# after this point unless scipy.linalg was imported before convnet.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+from . import backends  # noqa: E402
 
 # convnet's JAX adjustments load with PyTensor's JAX backend (see convnet.jax_backend).
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")

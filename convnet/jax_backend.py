@@ -9,7 +9,10 @@ Importing this module (``convnet`` does so when JAX is installed):
   the device);
 * replaces the JAX implementation of ``ARange``, whose constant bounds PyTensor
   passes to ``jax.numpy.arange`` as ``int8`` arrays: ``pt.arange(x.shape[0])``
-  then fails with "Python integer N out of bounds for int8" for N > 127.
+  then fails with "Python integer N out of bounds for int8" for N > 127;
+* replaces the JAX implementation of ``Alloc``, so that it takes the lengths
+  its value already has from the value rather than from its shape inputs
+  (see :func:`jax_funcify_Alloc`).
 """
 import jax
 import jax.numpy as jnp
@@ -18,7 +21,7 @@ from pytensor.compile.mode import Mode, get_mode, register_mode
 from pytensor.graph.basic import Constant
 from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.jax.linker import JAXLinker
-from pytensor.tensor.basic import ARange
+from pytensor.tensor.basic import Alloc, ARange
 
 __all__ = ["BlockingJAXLinker", "MODE_NAME"]
 
@@ -51,6 +54,37 @@ def jax_funcify_ARange(op, node, **kwargs):
         return jnp.arange(*bounds, dtype=op.dtype)
 
     return arange
+
+
+@jax_funcify.register(Alloc)
+def jax_funcify_Alloc(op, node, **kwargs):
+    """``Alloc(value, *shape)`` with the lengths the value carries read from the value.
+
+    JAX needs concrete lengths to build an array, but PyTensor computes the
+    shape inputs with tensor operations, which return traced values under
+    ``jax.jit``: ``shape(x)[0]`` is concrete, ``maximum(shape(x)[0],
+    shape(y)[0])`` is not. Gradients are full of such lengths: ``Alloc``
+    broadcasts a reduction's gradient back to the shape PyTensor inferred
+    for the reduced tensor, e.g. ``set_subtensor(shape(x)[1], 8)[0]`` behind
+    a ``Split`` (the gradient of a concatenation), or a chain of broadcasting
+    checks behind an elementwise operation. On every axis where the value's
+    type is not broadcastable, the output's length is the value's own
+    (``Alloc`` only broadcasts lengths that are statically 1, any other
+    mismatch is an error), and the value's shape is static under tracing:
+    only the lengths of the axes the value is broadcast along, or that it
+    lacks, come from the shape inputs. That also leaves nothing for
+    PyTensor's runtime-broadcast check to find.
+    """
+    value, output = node.inputs[0], node.outputs[0]
+    n_new_axes = output.type.ndim - value.type.ndim
+    from_value = (False,) * n_new_axes + tuple(length != 1 for length in value.type.shape)
+
+    def alloc(x, *shape):
+        padded = (1,) * n_new_axes + jnp.shape(x)
+        static = tuple(own if carried else length for own, carried, length in zip(padded, from_value, shape))
+        return jnp.broadcast_to(x, static)
+
+    return alloc
 
 
 register_mode(MODE_NAME, Mode(linker=BlockingJAXLinker(), optimizer=get_mode("JAX").optimizer))

@@ -46,3 +46,19 @@ def test_categorical_crossentropy_with_class_indices_differentiates_under_jax():
     X = np.random.default_rng(0).random((4, 5), dtype=np.float32)
     labels = np.array([0, 2, 1, 2], dtype="int32")
     np.testing.assert_allclose(np.asarray(f(X, labels)), reference(X, labels), rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [
+    lambda m, piece: piece.shape[0],  # inferred by Split as set_subtensor(m.shape[1], 2)[0]
+    lambda m, piece: pt.maximum(m.shape[0], 1),
+], ids=["split_shape", "shape_arithmetic"])
+def test_alloc_takes_the_lengths_its_value_has_from_the_value(batch_size):
+    # PyTensor computes these lengths with tensor operations, which JAX traces:
+    # Alloc asked JAX for an array of traced shape (as in the gradient of a
+    # concatenation of global poolings), and JAX refused.
+    m = pt.tensor("m", shape=(None, 5))
+    piece, _ = pt.split(m, [2, 3], n_splits=2, axis=1)
+    y = pt.alloc(piece[:, :, None], batch_size(m, piece), 2, 4)
+    f = pytensor.function([m], y, mode="JAX")
+    values = np.arange(15, dtype="float32").reshape(3, 5)
+    np.testing.assert_array_equal(np.asarray(f(values)), np.broadcast_to(values[:, :2, None], (3, 2, 4)))

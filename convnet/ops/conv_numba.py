@@ -11,14 +11,21 @@ columns) holds the input pixel each filter tap sees at each of them, and
 
 A block is a run of output rows of one image, or several whole images when
 images are small, sized so that ``columns`` holds about ``_BLOCK_ELEMENTS``
-numbers (8 MB in float32): small enough to stay in the last-level cache,
-large enough that each GEMM amortizes BLAS's thread synchronization, which
-becomes very costly when the cores are oversubscribed.  The GEMMs call BLAS
-(the one behind ``np.dot`` in Numba) through Numba's ``numba_xxgemm`` helper,
-so that they read and write blocks in place, with any row pitch, and
-accumulate without temporaries.  Everything else is single-threaded loops:
-BLAS decides the parallelism, as for NumPy (``OPENBLAS_NUM_THREADS`` or
-``threadpoolctl`` set it).
+numbers (2 MB in float32), which stays in the caches.  The blocks are shared
+among workers, as many as BLAS may use threads (``OPENBLAS_NUM_THREADS`` or
+``threadpoolctl`` set it) and Numba has (``NUMBA_NUM_THREADS``), each
+with its own buffers and single-threaded GEMMs: this parallelizes the im2col
+and col2im loops along with the GEMMs, and avoids the cost of BLAS's own
+threads synchronizing on every small product.  Workers take whole images
+(tasks) in turn, so the col2im of different workers never adds into the same
+pixels.  The GEMMs call BLAS (the one behind ``np.dot`` in Numba) through
+Numba's ``numba_xxgemm`` helper, so that they read and write blocks in place,
+with any row pitch, and accumulate without temporaries; while several workers
+run, OpenBLAS is set to one thread (``openblas_set_num_threads``: its thread
+count is global, so BLAS calls of other Python threads at that moment run
+single-threaded too), and then set back.  With another BLAS, or a single task
+(a batch of one large image), the blocks run in one thread and BLAS decides
+the parallelism, as for NumPy.
 
 Compile time shapes the structure.  Numba links every function into each of
 its callers and LLVM re-optimizes the result at each level, and PyTensor adds
@@ -63,9 +70,9 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 5
+_CACHE_VERSION = 6
 # Target size of the im2col buffer of one block, in array elements.
-_BLOCK_ELEMENTS = 1 << 21
+_BLOCK_ELEMENTS = 1 << 19
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)
 # Layout of the int64 parameter array made by _parameters.
 _CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9
@@ -80,6 +87,64 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
     types.voidptr, types.intp,                  # b, ldb
     types.voidptr, types.voidptr, types.intp,   # beta, c, ldc
 ))
+
+# The thread count of the BLAS behind _xxgemm, under names registered below:
+# OpenBLAS's openblas_get_num_threads and openblas_set_num_threads, or stand-ins
+# where that BLAS is another (the getter then returns -1).
+_GET_BLAS_THREADS = f"convnet_get_blas_threads_v{_CACHE_VERSION}"
+_SET_BLAS_THREADS = f"convnet_set_blas_threads_v{_CACHE_VERSION}"
+_get_blas_threads = types.ExternalFunction(_GET_BLAS_THREADS, types.intc())
+_set_blas_threads = types.ExternalFunction(_SET_BLAS_THREADS, types.void(types.intc))
+# The size of Numba's thread pool, under the symbol that numba.get_num_threads
+# compiles to (numba.get_num_threads itself keeps compiled code out of the cache).
+numba.get_num_threads()  # starts the pool, which defines the symbol
+_numba_threads = types.ExternalFunction("get_num_threads", types.intp())
+
+
+def _find_openblas_threads():
+    """The addresses of ``openblas_get_num_threads`` and ``openblas_set_num_threads``
+    in the library holding the ``sgemm`` that Numba calls (SciPy's ``cython_blas``),
+    or None where that library is not an OpenBLAS."""
+    import ctypes
+    from scipy.linalg import cython_blas
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                    ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+    api = ctypes.pythonapi
+    api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    api.PyCapsule_GetPointer.restype = ctypes.c_void_p
+    api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    capsule = cython_blas.__pyx_capi__["sgemm"]
+    sgemm, info = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule)), DlInfo()
+    try:
+        if not ctypes.CDLL(None).dladdr(ctypes.c_void_p(sgemm), ctypes.byref(info)):
+            return None
+        library = ctypes.CDLL(info.dli_fname.decode())
+    except (AttributeError, OSError):  # no dladdr
+        return None
+    for prefix, suffix in (("scipy_", ""), ("", ""), ("scipy_", "64_"), ("", "64_")):
+        names = [f"{prefix}openblas_{verb}_num_threads{suffix}" for verb in ("get", "set")]
+        if all(hasattr(library, name) for name in names):
+            return [ctypes.cast(getattr(library, name), ctypes.c_void_p).value for name in names]
+    return None
+
+
+@numba.cfunc(types.intc(), cache=True)
+def _unknown_blas_threads():
+    """Stands in for ``openblas_get_num_threads``: the kernels then leave BLAS alone."""
+    return -1
+
+
+@numba.cfunc(types.void(types.intc), cache=True)
+def _ignore_blas_threads(threads):
+    """Stands in for ``openblas_set_num_threads``."""
+
+
+for _symbol, _address in zip((_GET_BLAS_THREADS, _SET_BLAS_THREADS), _find_openblas_threads()
+                             or (_unknown_blas_threads.address, _ignore_blas_threads.address)):
+    llvmlite.binding.add_symbol(_symbol, _address)
 
 
 # --- Kernels: compiled once per dtype into the C-callable kernels --------------------
@@ -118,10 +183,9 @@ def _unpack(sizes, params):
 
 
 @numba_njit(cache=True)
-def _workspace(filter_shape, output_shape, dtype):
-    """The block plan ``(images per block, rows per block, number of blocks)`` and
-    the buffers of a block: ``columns`` (K rows of ``pitch``) and ``gathered``
-    (O x n, used when a block has several images)."""
+def _plan(filter_shape, output_shape):
+    """The block plan ``(images per block, rows per block, number of blocks)``
+    and the row pitch of a block's buffers."""
     batch, out_rows, out_cols = output_shape[0], output_shape[2], output_shape[3]
     taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
     pixels = max(_BLOCK_ELEMENTS // max(taps, 1), out_cols)
@@ -131,10 +195,60 @@ def _workspace(filter_shape, output_shape, dtype):
     else:
         rows = pixels // out_cols
         plan = (1, rows, batch * ((out_rows + rows - 1) // rows))
-    pitch = plan[0] * plan[1] * out_cols
-    columns = np.empty(taps * pitch, dtype)
-    gathered = np.empty(filter_shape[0] * pitch if plan[0] > 1 else 0, dtype)
-    return plan, columns, pitch, gathered
+    return plan, plan[0] * plan[1] * out_cols
+
+
+@numba_njit(cache=True)
+def _buffers(plan, pitch, filter_shape, dtype):
+    """A worker's buffers for the blocks of ``plan``: ``columns`` (K rows of
+    ``pitch``) and ``gathered`` (O x n, used when a block has several images)."""
+    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
+    return (np.empty(taps * pitch, dtype),
+            np.empty(filter_shape[0] * pitch if plan[0] > 1 else 0, dtype))
+
+
+@numba_njit(cache=True)
+def _tasks(plan, output_shape):
+    """``(tasks, blocks per task)``: a task is a run of blocks that covers whole
+    images, so that tasks write disjoint parts of an input gradient."""
+    per_task = 1 if plan[1] == output_shape[2] else plan[2] // output_shape[0]
+    return plan[2] // per_task, per_task
+
+
+@numba_njit(cache=True)
+def _is_workers_block(index, worker, workers, plan, output_shape):
+    """Whether block ``index`` of ``plan`` is for worker ``worker`` of ``workers``:
+    workers take the tasks in turn."""
+    return index // _tasks(plan, output_shape)[1] % workers == worker
+
+
+@numba_njit(cache=True)
+def _worker_count(filter_shape, output_shape):
+    """How many workers share the blocks: as many as BLAS may use threads, at
+    most one per Numba thread and one per task; a single one where BLAS's
+    threads cannot be set.  Several workers each run their blocks in one of
+    Numba's threads with single-threaded GEMMs; a single one leaves BLAS its
+    threads."""
+    tasks = _tasks(_plan(filter_shape, output_shape)[0], output_shape)[0]
+    return max(min(_get_blas_threads(), _numba_threads(), tasks), 1)
+
+
+@numba_njit(cache=True)
+def _start_workers(workers):
+    """Limits BLAS to one thread while several workers run; returns what
+    :func:`_stop_workers` needs to undo it."""
+    if workers == 1:
+        return -1
+    blas_threads = _get_blas_threads()
+    _set_blas_threads(1)
+    return blas_threads
+
+
+@numba_njit(cache=True)
+def _stop_workers(blas_threads):
+    """Gives BLAS back the thread count it had before :func:`_start_workers`."""
+    if blas_threads >= 0:
+        _set_blas_threads(blas_threads)
 
 
 @numba_njit(cache=True)
@@ -319,13 +433,15 @@ def _flipped(filters, filter_shape):
 
 
 @numba_njit(cache=True)
-def _conv2d(pixels, filters, output, sizes, params):
-    """Conv2d of the flat NCHW ``pixels`` with the flat OIHW ``filters`` into ``output``."""
+def _conv2d_worker(worker, workers, pixels, weights, output, sizes, params):
+    """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    plan, columns, pitch, gathered = _workspace(filter_shape, output_shape, pixels.dtype)
+    plan, pitch = _plan(filter_shape, output_shape)
     taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
-    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    columns, gathered = _buffers(plan, pitch, filter_shape, pixels.dtype)
     for index in range(plan[2]):
+        if not _is_workers_block(index, worker, workers, plan, output_shape):
+            continue
         block = _block(index, plan, output_shape)
         _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch)
         out, out_pitch = _output_block(output, output_shape, block, gathered, False)
@@ -336,40 +452,86 @@ def _conv2d(pixels, filters, output, sizes, params):
             _scatter_block(gathered, output, output_shape, block)
 
 
+@numba_njit(cache=True, parallel=True)
+def _conv2d(pixels, filters, output, sizes, params):
+    """Conv2d of the flat NCHW ``pixels`` with the flat OIHW ``filters`` into ``output``."""
+    _, filter_shape, output_shape, _ = _unpack(sizes, params)
+    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    workers = _worker_count(filter_shape, output_shape)
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        _conv2d_worker(worker, workers, pixels, weights, output, sizes, params)
+    _stop_workers(blas_threads)
+
+
 @numba_njit(cache=True)
-def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
-    """Conv2dGradWeights: from the flat input ``pixels`` and output gradient ``grads``."""
+def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
+    """Adds the filter gradient of the blocks of worker ``worker`` (of ``workers``)
+    of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    plan, columns, pitch, gathered = _workspace(filter_shape, output_shape, pixels.dtype)
+    plan, pitch = _plan(filter_shape, output_shape)
     taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
-    matrix = np.empty(filter_grads.size, pixels.dtype) if params[_FLIP] else filter_grads
-    _zero_run(matrix, 0, matrix.size)
+    columns, gathered = _buffers(plan, pitch, filter_shape, pixels.dtype)
     for index in range(plan[2]):
+        if not _is_workers_block(index, worker, workers, plan, output_shape):
+            continue
         block = _block(index, plan, output_shape)
         _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch)
         grad, grad_pitch = _output_block(grads, output_shape, block, gathered, True)
         n = block[1] * block[3] * output_shape[3]
-        _gemm(False, True, filter_shape[0], taps, n, grad, grad_pitch, columns, pitch, matrix, taps,
-              True)
+        _gemm(False, True, filter_shape[0], taps, n, grad, grad_pitch, columns, pitch, sums[worker],
+              taps, True)
+
+
+@numba_njit(cache=True, parallel=True)
+def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
+    """Conv2dGradWeights: from the flat input ``pixels`` and output gradient ``grads``."""
+    _, filter_shape, output_shape, _ = _unpack(sizes, params)
+    workers = _worker_count(filter_shape, output_shape)
+    sums = np.zeros((workers, filter_grads.size), pixels.dtype)
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
+    _stop_workers(blas_threads)
+    for worker in range(1, workers):
+        sums[0] += sums[worker]
     if params[_FLIP]:
-        _flip_into(matrix, filter_shape, filter_grads)
+        _flip_into(sums[0], filter_shape, filter_grads)
+    else:
+        filter_grads[:] = sums[0]
 
 
 @numba_njit(cache=True)
-def _conv2d_grad_inputs(filters, grads, input_grads, sizes, params):
-    """Conv2dGradInputs: from the flat OIHW ``filters`` and output gradient ``grads``."""
+def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params):
+    """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d_grad_inputs`."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    plan, columns, pitch, gathered = _workspace(filter_shape, output_shape, grads.dtype)
+    plan, pitch = _plan(filter_shape, output_shape)
     taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
-    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
-    _zero_run(input_grads, 0, input_grads.size)
+    image_size = image_shape[1] * image_shape[2] * image_shape[3]
+    columns, gathered = _buffers(plan, pitch, filter_shape, grads.dtype)
     for index in range(plan[2]):
+        if not _is_workers_block(index, worker, workers, plan, output_shape):
+            continue
         block = _block(index, plan, output_shape)
+        if block[2] == 0:  # the block starts its images: clear them
+            _zero_run(input_grads, block[0] * image_size, block[1] * image_size)
         grad, grad_pitch = _output_block(grads, output_shape, block, gathered, True)
         n = block[1] * block[3] * output_shape[3]
         _gemm(True, False, taps, n, filter_shape[0], weights, taps, grad, grad_pitch, columns, pitch,
               False)
         _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, block, input_grads)
+
+
+@numba_njit(cache=True, parallel=True)
+def _conv2d_grad_inputs(filters, grads, input_grads, sizes, params):
+    """Conv2dGradInputs: from the flat OIHW ``filters`` and output gradient ``grads``."""
+    _, filter_shape, output_shape, _ = _unpack(sizes, params)
+    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    workers = _worker_count(filter_shape, output_shape)
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params)
+    _stop_workers(blas_threads)
 
 
 # --- C-callable kernels ------------------------------------------------------------

@@ -1,8 +1,8 @@
 """One network that contains every layer type, compiled under JAX: the
-deterministic output matches the Python backend's and the noise layers draw
-fresh randomness at every call. (Each layer's Numba path is covered by the
-op tests and the examples; a Numba compile of this whole network takes
-minutes, too long for the suite.)"""
+deterministic output matches the Python backend's, the noise layers draw
+fresh randomness at every call and the network trains. (Each layer's Numba
+path is covered by the op tests and the examples; a Numba compile of this
+whole network takes minutes, too long for the suite.)"""
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -63,8 +63,6 @@ def test_every_layer_gives_the_python_backends_output_under_jax():
     assert not np.allclose(np.asarray(sample(X)), np.asarray(sample(X)))  # fresh noise and dropout each call
 
 
-@pytest.mark.xfail(strict=True, reason="known defect under PyTensor's JAX backend: in the training graph of "
-                   "this network some shapes reach JAX as traced values (see the test below for one case)")
 def test_every_layer_trains_under_jax():
     pytest.importorskip("jax")
     convnet.random.set_rng(np.random.RandomState(0))
@@ -80,8 +78,6 @@ def test_every_layer_trains_under_jax():
     assert losses[-1] < 0.7 * losses[0]
 
 
-@pytest.mark.xfail(strict=True, reason="known defect under PyTensor's JAX backend: the gradient of a "
-                   "concatenation fed by Pool2D -> GlobalPool asks JAX for an array whose batch size is traced")
 def test_concat_of_pooled_global_pool_trains_under_jax():
     pytest.importorskip("jax")
     l_in = L.InputLayer((None, 8, 6, 6))

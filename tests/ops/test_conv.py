@@ -440,3 +440,35 @@ def test_bad_gradient_shapes_raise_at_call_time(mode):
     with pytest.raises(ValueError, match=r"conv2d_grad_wrt_inputs: output_grad has 3 rows but "
                                          r"convolving input_shape gives 4 \(input_shape \(1, 4, 6, 5\)"):
         transposed(gv, wv, 6)
+
+
+# --- Threads -------------------------------------------------------------------------
+
+
+def scipy_openblas_threads():
+    """The thread count of the OpenBLAS behind SciPy (the one Numba calls), or
+    None where threadpoolctl cannot see one."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for library in threadpoolctl.threadpool_info():
+        if library["internal_api"] == "openblas" and "scipy" in library["filepath"] \
+                and "numpy" not in library["filepath"]:
+            return library["num_threads"]
+    return None
+
+
+@pytest.mark.parametrize("blas_threads", [1, 2])
+def test_numba_workers_leave_blas_threads_as_they_were(blas_threads, compiled_cases):
+    """The workers limit BLAS to one thread each while they run, and every
+    thread (the caller's too) gets its setting back; a BLAS limited to one
+    thread gives one worker, and the same results."""
+    from threadpoolctl import threadpool_limits
+
+    if scipy_openblas_threads() is None:
+        pytest.skip("Numba's BLAS is not an OpenBLAS that threadpoolctl sees")
+    values = case_values(LARGE_IMAGE_SHAPES)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        results = compiled_cases("NUMBA")(*values)
+        assert scipy_openblas_threads() == blas_threads
+    expected = compiled_cases("FAST_COMPILE")(*values)
+    for result, reference in zip(results, expected):
+        np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
