@@ -70,7 +70,7 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 6
+_CACHE_VERSION = 10
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 19
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)
@@ -216,13 +216,6 @@ def _tasks(plan, output_shape):
 
 
 @numba_njit(cache=True)
-def _is_workers_block(index, worker, workers, plan, output_shape):
-    """Whether block ``index`` of ``plan`` is for worker ``worker`` of ``workers``:
-    workers take the tasks in turn."""
-    return index // _tasks(plan, output_shape)[1] % workers == worker
-
-
-@numba_njit(cache=True)
 def _worker_count(filter_shape, output_shape):
     """How many workers share the blocks: as many as BLAS may use threads, at
     most one per Numba thread and one per task; a single one where BLAS's
@@ -301,39 +294,46 @@ def _zero_run(flat, start, count):
 
 
 @numba_njit(cache=True, inline="always")
-def _copy_rows(dst, dst_start, dst_pitch, src, src_start, src_pitch, src_step, rows, count):
-    """``dst[dst_start + r * dst_pitch + i] = src[src_start + r * src_pitch + i * src_step]``
-    for ``r < rows`` and ``i < count``."""
+def _move_rows(dst, dst_start, dst_pitch, dst_step, src, src_start, src_pitch, src_step, rows, count,
+               accumulate):
+    """``dst[dst_start + r * dst_pitch + i * dst_step] = src[src_start + r * src_pitch + i * src_step]``
+    (``+=`` if ``accumulate``) for ``r < rows`` and ``i < count``."""
     d, s = np.uint64(dst_start), np.uint64(src_start)
     n, d_pitch, s_pitch = np.uint64(max(count, 0)), np.uint64(dst_pitch), np.uint64(src_pitch)
-    step = np.uint64(src_step)
+    d_step, s_step = np.uint64(dst_step), np.uint64(src_step)
+    contiguous = dst_step == 1 and src_step == 1
     for _ in range(max(rows, 0)):
-        if src_step == 1:
-            for i in range(n):
-                dst[d + i] = src[s + i]
-        else:
-            for i in range(n):
-                dst[d + i] = src[s + i * step]
-        d += d_pitch
-        s += s_pitch
-
-
-@numba_njit(cache=True, inline="always")
-def _add_rows(dst, dst_start, dst_pitch, dst_step, src, src_start, src_pitch, rows, count):
-    """``dst[dst_start + r * dst_pitch + i * dst_step] += src[src_start + r * src_pitch + i]``
-    for ``r < rows`` and ``i < count``."""
-    d, s = np.uint64(dst_start), np.uint64(src_start)
-    n, d_pitch, s_pitch = np.uint64(max(count, 0)), np.uint64(dst_pitch), np.uint64(src_pitch)
-    step = np.uint64(dst_step)
-    for _ in range(max(rows, 0)):
-        if dst_step == 1:
+        if contiguous and accumulate:
             for i in range(n):
                 dst[d + i] += src[s + i]
+        elif contiguous:
+            for i in range(n):
+                dst[d + i] = src[s + i]
+        elif accumulate:
+            for i in range(n):
+                dst[d + i * d_step] += src[s + i * s_step]
         else:
             for i in range(n):
-                dst[d + i * step] += src[s + i]
+                dst[d + i * d_step] = src[s + i * s_step]
         d += d_pitch
         s += s_pitch
+
+
+@numba_njit(cache=True)
+def _tap_geometry(k, image_shape, filter_shape, output_shape, steps, block):
+    """Where filter tap ``k = (channel, p, q)`` reads in ``block``: its channel;
+    the input row under output row 0 and the output rows ``[top, bottom)`` of
+    the block that read inside the image (see :func:`_block_rows`); the input
+    column under output column 0 and the output columns ``[first, stop)`` that
+    read inside the image (see :func:`_valid_columns`)."""
+    (row_stride, col_stride), (row_dilation, col_dilation), (row_pad, col_pad) = steps
+    filter_rows, filter_cols = filter_shape[2], filter_shape[3]
+    channel, p = k // (filter_rows * filter_cols), (k // filter_cols) % filter_rows
+    row_offset, top, bottom = _block_rows(p, row_dilation, row_pad, row_stride, image_shape[2],
+                                          output_shape[2], block)
+    col_offset, first, stop = _valid_columns(k % filter_cols, col_dilation, col_pad, col_stride,
+                                             image_shape[3], output_shape[3])
+    return channel, row_offset, top, bottom, col_offset, first, stop
 
 
 @numba_njit(cache=True)
@@ -343,15 +343,11 @@ def _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, colum
     its rows and all output columns), 0 in the padding.  ``pixels`` is the flat
     NCHW input; ``steps`` is ``(strides, dilations, pads)``."""
     first_image, n_images, first_row, n_rows = block
-    (row_stride, col_stride), (row_dilation, col_dilation), (row_pad, col_pad) = steps
-    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
-    filter_rows, filter_cols, out_width = filter_shape[2], filter_shape[3], output_shape[3]
-    for k in range(channels * filter_rows * filter_cols):
-        channel, p = k // (filter_rows * filter_cols), (k // filter_cols) % filter_rows
-        row_offset, top, bottom = _block_rows(p, row_dilation, row_pad, row_stride, height,
-                                              output_shape[2], block)
-        col_offset, first, stop = _valid_columns(k % filter_cols, col_dilation, col_pad, col_stride,
-                                                 width, out_width)
+    row_stride, col_stride = steps[0]
+    channels, height, width, out_width = image_shape[1], image_shape[2], image_shape[3], output_shape[3]
+    for k in range(channels * filter_shape[2] * filter_shape[3]):
+        channel, row_offset, top, bottom, col_offset, first, stop = _tap_geometry(
+            k, image_shape, filter_shape, output_shape, steps, block)
         inside = (top - first_row) * out_width  # first element of the rows inside the image
         for image in range(first_image, first_image + n_images):
             dst = k * pitch + (image - first_image) * n_rows * out_width
@@ -360,9 +356,10 @@ def _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, colum
             for row in range(bottom - top if first > 0 or stop < out_width else 0):
                 _zero_run(columns, dst + inside + row * out_width, first)
                 _zero_run(columns, dst + inside + row * out_width + stop, out_width - stop)
-            _copy_rows(columns, dst + inside + first, out_width,
+            _move_rows(columns, dst + inside + first, out_width, 1,
                        pixels, plane + (row_offset + top * row_stride) * width + col_offset
-                       + first * col_stride, row_stride * width, col_stride, bottom - top, stop - first)
+                       + first * col_stride, row_stride * width, col_stride, bottom - top, stop - first,
+                       False)
             _zero_run(columns, dst + (bottom - first_row) * out_width,
                       (first_row + n_rows - bottom) * out_width)
 
@@ -372,21 +369,17 @@ def _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, bloc
     """Add ``columns`` (laid out as :func:`_im2col` fills it) into the flat NCHW
     ``pixels`` at the places they were taken from; padding is dropped."""
     first_image, n_images, first_row, n_rows = block
-    (row_stride, col_stride), (row_dilation, col_dilation), (row_pad, col_pad) = steps
-    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
-    filter_rows, filter_cols, out_width = filter_shape[2], filter_shape[3], output_shape[3]
-    for k in range(channels * filter_rows * filter_cols):
-        channel, p = k // (filter_rows * filter_cols), (k // filter_cols) % filter_rows
-        row_offset, top, bottom = _block_rows(p, row_dilation, row_pad, row_stride, height,
-                                              output_shape[2], block)
-        col_offset, first, stop = _valid_columns(k % filter_cols, col_dilation, col_pad, col_stride,
-                                                 width, out_width)
+    row_stride, col_stride = steps[0]
+    channels, height, width, out_width = image_shape[1], image_shape[2], image_shape[3], output_shape[3]
+    for k in range(channels * filter_shape[2] * filter_shape[3]):
+        channel, row_offset, top, bottom, col_offset, first, stop = _tap_geometry(
+            k, image_shape, filter_shape, output_shape, steps, block)
         for image in range(first_image, first_image + n_images):
             src = k * pitch + ((image - first_image) * n_rows + top - first_row) * out_width + first
             plane = (image * channels + channel) * height * width
-            _add_rows(pixels, plane + (row_offset + top * row_stride) * width + col_offset
-                      + first * col_stride, row_stride * width, col_stride,
-                      columns, src, out_width, bottom - top, stop - first)
+            _move_rows(pixels, plane + (row_offset + top * row_stride) * width + col_offset
+                       + first * col_stride, row_stride * width, col_stride,
+                       columns, src, out_width, 1, bottom - top, stop - first, True)
 
 
 @numba_njit(cache=True)
@@ -400,8 +393,8 @@ def _output_block(flat, shape, block, gathered, gather):
         return flat[first_image * channels * plane + first_row * shape[3]:], plane
     pitch = n_images * plane
     for image in range(n_images if gather else 0):
-        _copy_rows(gathered, image * plane, pitch, flat, (first_image + image) * channels * plane,
-                   plane, 1, channels, plane)
+        _move_rows(gathered, image * plane, pitch, 1, flat, (first_image + image) * channels * plane,
+                   plane, 1, channels, plane, False)
     return gathered[0:], pitch
 
 
@@ -411,8 +404,8 @@ def _scatter_block(gathered, flat, shape, block):
     first_image, n_images, first_row, n_rows = block
     channels, plane = shape[1], shape[2] * shape[3]
     for image in range(n_images):
-        _copy_rows(flat, (first_image + image) * channels * plane, plane, gathered, image * plane,
-                   n_images * plane, 1, channels, plane)
+        _move_rows(flat, (first_image + image) * channels * plane, plane, 1, gathered, image * plane,
+                   n_images * plane, 1, channels, plane, False)
 
 
 @numba_njit(cache=True)
@@ -433,16 +426,27 @@ def _flipped(filters, filter_shape):
 
 
 @numba_njit(cache=True)
-def _conv2d_worker(worker, workers, pixels, weights, output, sizes, params):
-    """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
+def _worker_setup(worker, workers, sizes, params, dtype):
+    """What worker ``worker`` of ``workers`` needs: the shapes and steps (as
+    :func:`_unpack` gives them), the number of filter taps K, its blocks
+    (workers take the tasks in turn) and its buffers (see :func:`_buffers`)."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     plan, pitch = _plan(filter_shape, output_shape)
-    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
-    columns, gathered = _buffers(plan, pitch, filter_shape, pixels.dtype)
-    for index in range(plan[2]):
-        if not _is_workers_block(index, worker, workers, plan, output_shape):
-            continue
-        block = _block(index, plan, output_shape)
+    per_task = _tasks(plan, output_shape)[1]
+    blocks = [_block(index, plan, output_shape) for index in range(plan[2])
+              if index // per_task % workers == worker]
+    columns, gathered = _buffers(plan, pitch, filter_shape, dtype)
+    return ((image_shape, filter_shape, output_shape, steps), filter_shape[1] * filter_shape[2] * filter_shape[3],
+            blocks, columns, pitch, gathered)
+
+
+@numba_njit(cache=True)
+def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
+    """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
+    shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
+                                                                    pixels.dtype)
+    image_shape, filter_shape, output_shape, steps = shapes
+    for block in blocks:
         _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch)
         out, out_pitch = _output_block(output, output_shape, block, gathered, False)
         n = block[1] * block[3] * output_shape[3]
@@ -452,30 +456,14 @@ def _conv2d_worker(worker, workers, pixels, weights, output, sizes, params):
             _scatter_block(gathered, output, output_shape, block)
 
 
-@numba_njit(cache=True, parallel=True)
-def _conv2d(pixels, filters, output, sizes, params):
-    """Conv2d of the flat NCHW ``pixels`` with the flat OIHW ``filters`` into ``output``."""
-    _, filter_shape, output_shape, _ = _unpack(sizes, params)
-    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
-    workers = _worker_count(filter_shape, output_shape)
-    blas_threads = _start_workers(workers)
-    for worker in numba.prange(workers):
-        _conv2d_worker(worker, workers, pixels, weights, output, sizes, params)
-    _stop_workers(blas_threads)
-
-
 @numba_njit(cache=True)
 def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
     """Adds the filter gradient of the blocks of worker ``worker`` (of ``workers``)
     of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
-    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    plan, pitch = _plan(filter_shape, output_shape)
-    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
-    columns, gathered = _buffers(plan, pitch, filter_shape, pixels.dtype)
-    for index in range(plan[2]):
-        if not _is_workers_block(index, worker, workers, plan, output_shape):
-            continue
-        block = _block(index, plan, output_shape)
+    shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
+                                                                    pixels.dtype)
+    image_shape, filter_shape, output_shape, steps = shapes
+    for block in blocks:
         _im2col(pixels, image_shape, filter_shape, output_shape, steps, block, columns, pitch)
         grad, grad_pitch = _output_block(grads, output_shape, block, gathered, True)
         n = block[1] * block[3] * output_shape[3]
@@ -504,15 +492,11 @@ def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
 @numba_njit(cache=True)
 def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params):
     """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d_grad_inputs`."""
-    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    plan, pitch = _plan(filter_shape, output_shape)
-    taps = filter_shape[1] * filter_shape[2] * filter_shape[3]
+    shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
+                                                                    grads.dtype)
+    image_shape, filter_shape, output_shape, steps = shapes
     image_size = image_shape[1] * image_shape[2] * image_shape[3]
-    columns, gathered = _buffers(plan, pitch, filter_shape, grads.dtype)
-    for index in range(plan[2]):
-        if not _is_workers_block(index, worker, workers, plan, output_shape):
-            continue
-        block = _block(index, plan, output_shape)
+    for block in blocks:
         if block[2] == 0:  # the block starts its images: clear them
             _zero_run(input_grads, block[0] * image_size, block[1] * image_size)
         grad, grad_pitch = _output_block(grads, output_shape, block, gathered, True)
@@ -522,16 +506,28 @@ def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, siz
         _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, block, input_grads)
 
 
-@numba_njit(cache=True, parallel=True)
-def _conv2d_grad_inputs(filters, grads, input_grads, sizes, params):
-    """Conv2dGradInputs: from the flat OIHW ``filters`` and output gradient ``grads``."""
-    _, filter_shape, output_shape, _ = _unpack(sizes, params)
-    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
-    workers = _worker_count(filter_shape, output_shape)
-    blas_threads = _start_workers(workers)
-    for worker in numba.prange(workers):
-        _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params)
-    _stop_workers(blas_threads)
+def _with_filters(worker_function):
+    """The kernel function running ``worker_function(worker, workers, weights,
+    other, output, sizes, params)`` in every worker, where ``weights`` are the
+    flat OIHW filters, rotated if the Op flips them."""
+
+    @numba_njit(cache=True, parallel=True)
+    def run(filters, other, output, sizes, params):
+        _, filter_shape, output_shape, _ = _unpack(sizes, params)
+        weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+        workers = _worker_count(filter_shape, output_shape)
+        blas_threads = _start_workers(workers)
+        for worker in numba.prange(workers):
+            worker_function(worker, workers, weights, other, output, sizes, params)
+        _stop_workers(blas_threads)
+
+    return run
+
+
+_conv2d = _with_filters(_conv2d_worker)
+"""Conv2d: ``_conv2d(filters, pixels, output, sizes, params)``, all flat (OIHW, NCHW, NCHW)."""
+_conv2d_grad_inputs = _with_filters(_conv2d_grad_inputs_worker)
+"""Conv2dGradInputs: ``_conv2d_grad_inputs(filters, output_grad, input_grad, sizes, params)``."""
 
 
 # --- C-callable kernels ------------------------------------------------------------
@@ -552,7 +548,7 @@ def conv2d_kernel(images, filters, output, sizes, params):
     """C entry point of :class:`~convnet.ops.conv.Conv2d`."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     input_size, filter_size, output_size = _volumes(sizes)
-    _conv2d(carray(images, input_size), carray(filters, filter_size), carray(output, output_size),
+    _conv2d(carray(filters, filter_size), carray(images, input_size), carray(output, output_size),
             sizes, params)
 
 
