@@ -88,16 +88,16 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
     types.voidptr, types.voidptr, types.intp,   # beta, c, ldc
 ))
 
-# The thread count of the BLAS behind _xxgemm, under names registered below:
-# OpenBLAS's openblas_get_num_threads and openblas_set_num_threads, or stand-ins
-# where that BLAS is another (the getter then returns -1).
+# The thread count of the BLAS behind _xxgemm, under names that
+# _register_thread_symbols defines: OpenBLAS's openblas_get_num_threads and
+# openblas_set_num_threads, or stand-ins where that BLAS is another (the getter
+# then returns -1).
 _GET_BLAS_THREADS = f"convnet_get_blas_threads_v{_CACHE_VERSION}"
 _SET_BLAS_THREADS = f"convnet_set_blas_threads_v{_CACHE_VERSION}"
 _get_blas_threads = types.ExternalFunction(_GET_BLAS_THREADS, types.intc())
 _set_blas_threads = types.ExternalFunction(_SET_BLAS_THREADS, types.void(types.intc))
 # The size of Numba's thread pool, under the symbol that numba.get_num_threads
 # compiles to (numba.get_num_threads itself keeps compiled code out of the cache).
-numba.get_num_threads()  # starts the pool, which defines the symbol
 _numba_threads = types.ExternalFunction("get_num_threads", types.intp())
 
 
@@ -131,20 +131,21 @@ def _find_openblas_threads():
     return None
 
 
-@numba.cfunc(types.intc(), cache=True)
-def _unknown_blas_threads():
-    """Stands in for ``openblas_get_num_threads``: the kernels then leave BLAS alone."""
-    return -1
+_stand_ins = []  # keeps the stand-ins' machine code alive
 
 
-@numba.cfunc(types.void(types.intc), cache=True)
-def _ignore_blas_threads(threads):
-    """Stands in for ``openblas_set_num_threads``."""
-
-
-for _symbol, _address in zip((_GET_BLAS_THREADS, _SET_BLAS_THREADS), _find_openblas_threads()
-                             or (_unknown_blas_threads.address, _ignore_blas_threads.address)):
-    llvmlite.binding.add_symbol(_symbol, _address)
+def _register_thread_symbols():
+    """Defines the symbols of ``_get_blas_threads``, ``_set_blas_threads`` and
+    ``_numba_threads`` for LLVM, which needs them before it compiles or loads a
+    kernel (see :func:`_kernel`)."""
+    numba.get_num_threads()  # starts Numba's thread pool, which defines get_num_threads
+    addresses = _find_openblas_threads()
+    if addresses is None:  # stand-ins: the getter's -1 keeps the kernels off BLAS's threads
+        _stand_ins.extend([numba.cfunc(types.intc())(lambda: -1),
+                           numba.cfunc(types.void(types.intc))(lambda threads: None)])
+        addresses = [stand_in.address for stand_in in _stand_ins]
+    for symbol, address in zip((_GET_BLAS_THREADS, _SET_BLAS_THREADS), addresses):
+        llvmlite.binding.add_symbol(symbol, address)
 
 
 # --- Kernels: compiled once per dtype into the C-callable kernels --------------------
@@ -579,6 +580,8 @@ def _kernel(kernel, dtype):
     compiled earlier, and cached, refers to.
     """
     name = f"convnet_{kernel.__name__}_{dtype}_v{_CACHE_VERSION}"
+    if not _compiled_kernels:
+        _register_thread_symbols()
     if name not in _compiled_kernels:
         pointer = types.CPointer(numba.from_dtype(np.dtype(dtype)))
         sizes = types.CPointer(types.int64)

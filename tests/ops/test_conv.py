@@ -7,6 +7,9 @@ built column by column (the convolution is linear in each argument).
 Most tests call ``perform`` (FAST_COMPILE); the Numba backend compiles one
 graph covering all configurations, since each Numba compilation costs seconds.
 """
+import subprocess
+import sys
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -472,3 +475,23 @@ def test_numba_workers_leave_blas_threads_as_they_were(blas_threads, compiled_ca
     expected = compiled_cases("FAST_COMPILE")(*values)
     for result, reference in zip(results, expected):
         np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
+
+
+def test_numba_kernels_run_serially_without_openblas():
+    """With a BLAS whose threads convnet cannot set (stand-ins for OpenBLAS's
+    functions), the kernels still give the results, in one worker."""
+    code = """
+import numpy as np, pytensor, pytensor.tensor as pt
+import convnet.ops.conv_numba as conv_numba
+from convnet.ops.conv import conv2d
+conv_numba._find_openblas_threads = lambda: None
+x, w = pt.tensor4("x"), pt.tensor4("w")
+y = conv2d(x, w, border_mode="half")
+gx, gw = pytensor.grad(y.sum(), [x, w])
+values = [np.random.default_rng(0).standard_normal(s).astype("float32") for s in ((4, 3, 40, 40), (5, 3, 3, 3))]
+for numba_result, reference in zip(pytensor.function([x, w], [y, gx, gw], mode="NUMBA")(*values),
+                                   pytensor.function([x, w], [y, gx, gw], mode="FAST_COMPILE")(*values)):
+    np.testing.assert_allclose(numba_result, reference, rtol=1e-4, atol=1e-3)
+assert len(conv_numba._stand_ins) == 2
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
