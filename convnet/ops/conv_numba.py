@@ -1,7 +1,9 @@
 """Numba implementation of the convolution Ops, for PyTensor's default linker.
 
-All three Ops run im2col + GEMM over blocks of output pixels.  For a block of
-``n`` output pixels, ``columns`` (K x n, K = channels * filter rows * filter
+Two algorithms, chosen from the shapes at run time:
+
+**im2col + GEMM**, over blocks of output pixels.  For a block of ``n``
+output pixels, ``columns`` (K x n, K = channels * filter rows * filter
 columns) holds the input pixel each filter tap sees at each of them, and
 
 * ``Conv2d``:            output block (O x n)  = W (O x K) @ columns
@@ -11,21 +13,27 @@ columns) holds the input pixel each filter tap sees at each of them, and
 
 A block is a run of output rows of one image, or several whole images when
 images are small, sized so that ``columns`` holds about ``_BLOCK_ELEMENTS``
-numbers (2 MB in float32), which stays in the caches.  The blocks are shared
-among workers, as many as BLAS may use threads (``OPENBLAS_NUM_THREADS`` or
-``threadpoolctl`` set it) and Numba has (``NUMBA_NUM_THREADS``), each
-with its own buffers and single-threaded GEMMs: this parallelizes the im2col
-and col2im loops along with the GEMMs, and avoids the cost of BLAS's own
-threads synchronizing on every small product.  Workers take whole images
-(tasks) in turn, so the col2im of different workers never adds into the same
-pixels.  The GEMMs call BLAS (the one behind ``np.dot`` in Numba) through
-Numba's ``numba_xxgemm`` helper, so that they read and write blocks in place,
-with any row pitch, and accumulate without temporaries; while several workers
-run, OpenBLAS is set to one thread (``openblas_set_num_threads``: its thread
-count is global, so BLAS calls of other Python threads at that moment run
-single-threaded too), and then set back.  With another BLAS, or a single task
-(a batch of one large image), the blocks run in one thread and BLAS decides
-the parallelism, as for NumPy.
+numbers (2 MB in float32), which stays in the caches.
+
+**Direct, channels-last** (see "The direct algorithm" below), for batches of
+small images with many channels, such as the second layer of the MNIST
+ConvNet: chunks of images are laid out channels-last, and BLAS multiplies the
+filters with runs of the padded images in place, with no im2col copy.
+
+The blocks (or chunks) are shared among workers, as many as BLAS may use
+threads (``OPENBLAS_NUM_THREADS`` or ``threadpoolctl`` set it) and Numba has
+(``NUMBA_NUM_THREADS``), each with its own buffers and single-threaded GEMMs:
+this parallelizes the copies along with the GEMMs, and avoids the cost of
+BLAS's own threads synchronizing on every small product.  Workers take whole
+images (tasks) in turn, so the col2im of different workers never adds into
+the same pixels.  The GEMMs call BLAS (the one behind ``np.dot`` in Numba)
+through Numba's ``numba_xxgemm`` helper, so that they read and write blocks in
+place, with any row pitch, and accumulate without temporaries; while several
+workers run, OpenBLAS is set to one thread (``openblas_set_num_threads``: its
+thread count is global, so BLAS calls of other Python threads at that moment
+run single-threaded too), and then set back.  With another BLAS, or a single
+task (a batch of one large image), the blocks run in one thread and BLAS
+decides the parallelism, as for NumPy.
 
 Compile time shapes the structure.  Numba links every function into each of
 its callers and LLVM re-optimizes the result at each level, and PyTensor adds
@@ -70,9 +78,12 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 10
+_CACHE_VERSION = 11
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 19
+# When the direct algorithm replaces im2col (see _direct_chunk), and its
+# chunks' largest number of images.
+_DIRECT_MIN_BATCH, _DIRECT_MIN_RUN, _DIRECT_MAX_OUT_COLS, _DIRECT_MAX_CHUNK = 16, 32, 16, 64
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)
 # Layout of the int64 parameter array made by _parameters.
 _CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9
@@ -217,13 +228,12 @@ def _tasks(plan, output_shape):
 
 
 @numba_njit(cache=True)
-def _worker_count(filter_shape, output_shape):
-    """How many workers share the blocks: as many as BLAS may use threads, at
-    most one per Numba thread and one per task; a single one where BLAS's
-    threads cannot be set.  Several workers each run their blocks in one of
-    Numba's threads with single-threaded GEMMs; a single one leaves BLAS its
-    threads."""
-    tasks = _tasks(_plan(filter_shape, output_shape)[0], output_shape)[0]
+def _worker_count(tasks):
+    """How many workers share ``tasks`` (runs of work on disjoint images): as
+    many as BLAS may use threads, at most one per Numba thread and one per
+    task; a single one where BLAS's threads cannot be set.  Several workers
+    each run their tasks in one of Numba's threads with single-threaded GEMMs;
+    a single one leaves BLAS its threads."""
     return max(min(_get_blas_threads(), _numba_threads(), tasks), 1)
 
 
@@ -428,8 +438,8 @@ def _flipped(filters, filter_shape):
 
 @numba_njit(cache=True)
 def _worker_setup(worker, workers, sizes, params, dtype):
-    """What worker ``worker`` of ``workers`` needs: the shapes and steps (as
-    :func:`_unpack` gives them), the number of filter taps K, its blocks
+    """What im2col worker ``worker`` of ``workers`` needs: the shapes and steps
+    (as :func:`_unpack` gives them), the number of filter taps K, its blocks
     (workers take the tasks in turn) and its buffers (see :func:`_buffers`)."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     plan, pitch = _plan(filter_shape, output_shape)
@@ -443,7 +453,7 @@ def _worker_setup(worker, workers, sizes, params, dtype):
 
 @numba_njit(cache=True)
 def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
-    """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
+    """The blocks of im2col worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     pixels.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -459,8 +469,8 @@ def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
 
 @numba_njit(cache=True)
 def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
-    """Adds the filter gradient of the blocks of worker ``worker`` (of ``workers``)
-    of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
+    """Adds the filter gradient (OIHW) of the blocks of im2col worker ``worker``
+    (of ``workers``) of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     pixels.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -472,27 +482,9 @@ def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, par
               taps, True)
 
 
-@numba_njit(cache=True, parallel=True)
-def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
-    """Conv2dGradWeights: from the flat input ``pixels`` and output gradient ``grads``."""
-    _, filter_shape, output_shape, _ = _unpack(sizes, params)
-    workers = _worker_count(filter_shape, output_shape)
-    sums = np.zeros((workers, filter_grads.size), pixels.dtype)
-    blas_threads = _start_workers(workers)
-    for worker in numba.prange(workers):
-        _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
-    _stop_workers(blas_threads)
-    for worker in range(1, workers):
-        sums[0] += sums[worker]
-    if params[_FLIP]:
-        _flip_into(sums[0], filter_shape, filter_grads)
-    else:
-        filter_grads[:] = sums[0]
-
-
 @numba_njit(cache=True)
 def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params):
-    """The blocks of worker ``worker`` (of ``workers``) of :func:`_conv2d_grad_inputs`."""
+    """The blocks of im2col worker ``worker`` (of ``workers``) of :func:`_conv2d_grad_inputs`."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     grads.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -507,28 +499,301 @@ def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, siz
         _col2im(columns, pitch, image_shape, filter_shape, output_shape, steps, block, input_grads)
 
 
-def _with_filters(worker_function):
-    """The kernel function running ``worker_function(worker, workers, weights,
-    other, output, sizes, params)`` in every worker, where ``weights`` are the
-    flat OIHW filters, rotated if the Op flips them."""
+# --- The direct algorithm ------------------------------------------------------------
+# For a chunk of m images copied into a zero-padded channels-last buffer
+# ``padded`` (m x rows x cols x C), the pixels that filter row p sees at output
+# pixel (i, j) through a run of filter columns [q, q + run) are, for every
+# image, one contiguous run of run * C numbers, one image apart.  With the
+# filters laid out channels-last (HWIO: (p, q, channel) rows x O columns),
+#
+# * ``Conv2d``:            products[pixel] (m x O) += padded run (m x run*C) @ filter rows
+# * ``Conv2dGradWeights``: filter rows (run*C x O) += padded run.T @ products[pixel]
+#
+# where ``products`` holds the output (or its gradient) of the chunk pixel by
+# pixel (output pixels x m x O).  BLAS reads the padded runs in place (row
+# pitch: one padded image), so nothing is copied but the two layout changes
+# per chunk, which stays in the caches.  It beats im2col where images are
+# small and batches large: im2col copies every input pixel once per filter
+# tap, in runs as short as an output row.  ``Conv2dGradInputs`` uses it as
+# the convolution of the padded output gradient (see _transposed_problem)
+# where that does no more work than the gradient itself, i.e. for stride 1
+# and padding that keeps the size; adding GEMM products of only O terms into
+# overlapping padded runs measured slower than im2col's col2im.
 
-    @numba_njit(cache=True, parallel=True)
-    def run(filters, other, output, sizes, params):
-        _, filter_shape, output_shape, _ = _unpack(sizes, params)
+
+@numba_njit(cache=True)
+def _direct_chunk(sizes, params):
+    """Images per chunk (the last may have fewer) of the direct algorithm, or 0
+    where im2col does better:
+    batches under ``_DIRECT_MIN_BATCH``, channel runs (``run * C``) under
+    ``_DIRECT_MIN_RUN`` numbers, output rows over ``_DIRECT_MAX_OUT_COLS`` pixels."""
+    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
+    batch, channels = image_shape[0], image_shape[1]
+    run = filter_shape[3] if steps[1][1] == 1 else 1
+    if batch < _DIRECT_MIN_BATCH or run * channels < _DIRECT_MIN_RUN \
+            or output_shape[3] > _DIRECT_MAX_OUT_COLS:
+        return 0
+    padded_image = (image_shape[2] + 2 * steps[2][0]) * (image_shape[3] + 2 * steps[2][1]) * channels
+    # At most _BLOCK_ELEMENTS numbers (a chunk stays in the caches) or
+    # _DIRECT_MAX_CHUNK images, at least _DIRECT_MIN_BATCH; chunks of equal size.
+    largest = min(max(_BLOCK_ELEMENTS // padded_image, _DIRECT_MIN_BATCH), _DIRECT_MAX_CHUNK)
+    chunks = (batch + largest - 1) // largest
+    return (batch + chunks - 1) // chunks
+
+
+@numba_njit(cache=True)
+def _direct_gemms(image_shape, filter_shape, output_shape, steps):
+    """The GEMMs of one chunk, a row each: the offset of the padded run in an
+    image of ``padded``, the first filter row (channels-last), the output
+    pixel and the run's length ``run * C``."""
+    (row_stride, col_stride), (row_dilation, col_dilation), _ = steps
+    channels, filter_rows, filter_cols = image_shape[1], filter_shape[2], filter_shape[3]
+    padded_cols = image_shape[3] + 2 * steps[2][1]
+    run = filter_cols if col_dilation == 1 else 1
+    out_cols, runs = output_shape[3], filter_cols // run
+    gemms = np.empty((output_shape[2] * out_cols * filter_rows * runs, 4), np.int64)
+    index = 0
+    for pixel in range(output_shape[2] * out_cols):
+        row, col = pixel // out_cols, pixel % out_cols
+        for p in range(filter_rows):
+            for q in range(0, filter_cols, run):
+                gemms[index, 0] = ((row * row_stride + p * row_dilation) * padded_cols
+                                   + col * col_stride + q * col_dilation) * channels
+                gemms[index, 1] = (p * filter_cols + q) * channels
+                gemms[index, 2] = pixel
+                gemms[index, 3] = run * channels
+                index += 1
+    return gemms
+
+
+@numba_njit(cache=True)
+def _transpose(dst, dst_start, dst_pitch, src, src_start, src_pitch, rows, cols):
+    """``dst[dst_start + j * dst_pitch + i] = src[src_start + i * src_pitch + j]``
+    for ``i < rows`` and ``j < cols``, in tiles that stay in the L1 cache."""
+    tile = 16
+    d, s = np.uint64(dst_start), np.uint64(src_start)
+    d_pitch, s_pitch = np.uint64(dst_pitch), np.uint64(src_pitch)
+    for i0 in range(0, rows, tile):
+        for j0 in range(0, cols, tile):
+            for i in range(np.uint64(i0), np.uint64(min(i0 + tile, rows))):
+                for j in range(np.uint64(j0), np.uint64(min(j0 + tile, cols))):
+                    dst[d + j * d_pitch + i] = src[s + i * s_pitch + j]
+
+
+@numba_njit(cache=True)
+def _channels_last(nchw, image_shape, pads, first, count, padded, to_padded):
+    """Copy images ``[first, first + count)`` of the flat NCHW ``nchw`` into the
+    interior of the channels-last ``padded`` if ``to_padded``, else back."""
+    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
+    padded_cols = width + 2 * pads[1]
+    padded_image = (height + 2 * pads[0]) * padded_cols * channels
+    for image in range(count):
+        for row in range(height):
+            inside = image * padded_image + ((row + pads[0]) * padded_cols + pads[1]) * channels
+            plane_row = ((first + image) * channels * height + row) * width
+            if to_padded:
+                _transpose(padded, inside, channels, nchw, plane_row, height * width, channels, width)
+            else:
+                _transpose(nchw, plane_row, height * width, padded, inside, channels, width, channels)
+
+
+@numba_njit(cache=True)
+def _pixel_major(nchw, output_shape, first, count, products, to_products):
+    """Copy images ``[first, first + count)`` of the flat NCHW output (or output
+    gradient) ``nchw`` into ``products`` (pixels x count x O) if ``to_products``,
+    else back."""
+    channels, plane = output_shape[1], output_shape[2] * output_shape[3]
+    for image in range(count):
+        if to_products:
+            _transpose(products, image * channels, count * channels, nchw, (first + image) * channels * plane,
+                       plane, channels, plane)
+        else:
+            _transpose(nchw, (first + image) * channels * plane, plane, products, image * channels,
+                       count * channels, plane, channels)
+
+
+@numba_njit(cache=True)
+def _channels_last_filters(filters, filter_shape, flip, hwio, to_hwio):
+    """Copy the flat OIHW ``filters``, rotated by 180 degrees if ``flip``, into
+    the flat channels-last ``hwio`` ((row, column, channel) x O) if ``to_hwio``,
+    else back."""
+    out_channels, channels, filter_rows, filter_cols = filter_shape
+    taps = filter_rows * filter_cols
+    for o in range(out_channels):
+        for c in range(channels):
+            for tap in range(taps):
+                oihw = (o * channels + c) * taps + (taps - 1 - tap if flip else tap)
+                channels_last = (tap * channels + c) * out_channels + o
+                if to_hwio:
+                    hwio[channels_last] = filters[oihw]
+                else:
+                    filters[oihw] = hwio[channels_last]
+
+
+@numba_njit(cache=True)
+def _direct_setup(worker, workers, sizes, params, dtype):
+    """What direct worker ``worker`` of ``workers`` needs: the shapes and steps
+    (as :func:`_unpack` gives them), the GEMMs of a chunk (see
+    :func:`_direct_gemms`), the first image of each of its chunks (workers take
+    the chunks in turn), its buffers ``padded`` and ``products``, and the
+    number of padded pixels of one padded image."""
+    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
+    chunk = _direct_chunk(sizes, params)
+    padded_image = ((image_shape[2] + 2 * steps[2][0]) * (image_shape[3] + 2 * steps[2][1])
+                    * image_shape[1])
+    padded = np.zeros(chunk * padded_image, dtype)
+    products = np.empty(chunk * output_shape[1] * output_shape[2] * output_shape[3], dtype)
+    return ((image_shape, filter_shape, output_shape, steps),
+            _direct_gemms(image_shape, filter_shape, output_shape, steps),
+            range(worker * chunk, image_shape[0], workers * chunk), chunk, padded, products, padded_image)
+
+
+@numba_njit(cache=True)
+def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
+    """The chunks of direct worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
+    shapes, gemms, firsts, chunk, padded, products, padded_image = _direct_setup(
+        worker, workers, sizes, params, pixels.dtype)
+    image_shape, filter_shape, output_shape, steps = shapes
+    out_channels = filter_shape[0]
+    for first in firsts:
+        count = min(chunk, image_shape[0] - first)
+        _channels_last(pixels, image_shape, steps[2], first, count, padded, True)
+        for start, filter_row, pixel, inner in gemms:
+            _gemm(False, False, count, out_channels, inner, padded[start:], padded_image,
+                  hwio[filter_row * out_channels:], out_channels,
+                  products[pixel * count * out_channels:], out_channels, filter_row > 0)
+        _pixel_major(output, output_shape, first, count, products, False)
+
+
+@numba_njit(cache=True)
+def _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
+    """Adds the filter gradient (channels-last) of the chunks of direct worker
+    ``worker`` (of ``workers``) of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
+    shapes, gemms, firsts, chunk, padded, products, padded_image = _direct_setup(
+        worker, workers, sizes, params, pixels.dtype)
+    image_shape, filter_shape, output_shape, steps = shapes
+    out_channels = filter_shape[0]
+    for first in firsts:
+        count = min(chunk, image_shape[0] - first)
+        _channels_last(pixels, image_shape, steps[2], first, count, padded, True)
+        _pixel_major(grads, output_shape, first, count, products, True)
+        for start, filter_row, pixel, inner in gemms:
+            _gemm(True, False, inner, out_channels, count, padded[start:], padded_image,
+                  products[pixel * count * out_channels:], out_channels,
+                  sums[worker][filter_row * out_channels:], out_channels, True)
+
+
+# --- Drivers: the algorithm for the shapes, and the workers ----------------------------
+
+
+@numba_njit(cache=True)
+def _tasks_of(sizes, params, chunk):
+    """How many tasks (runs of work on disjoint images) the algorithm has:
+    chunks for the direct one (``chunk > 0``), else im2col's (see :func:`_tasks`)."""
+    _, filter_shape, output_shape, _ = _unpack(sizes, params)
+    if chunk > 0:
+        return (output_shape[0] + chunk - 1) // chunk
+    return _tasks(_plan(filter_shape, output_shape)[0], output_shape)[0]
+
+
+@numba_njit(cache=True, parallel=True)
+def _conv2d(filters, pixels, output, sizes, params):
+    """Conv2d: ``_conv2d(filters, pixels, output, sizes, params)``, all flat
+    (OIHW, NCHW, NCHW), by the direct algorithm where :func:`_direct_chunk`
+    picks it, else by im2col."""
+    filter_shape = _unpack(sizes, params)[1]
+    chunk = _direct_chunk(sizes, params)
+    if chunk > 0:
+        weights = np.empty(filters.size, filters.dtype)
+        _channels_last_filters(filters, filter_shape, params[_FLIP], weights, True)
+    else:
         weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
-        workers = _worker_count(filter_shape, output_shape)
-        blas_threads = _start_workers(workers)
-        for worker in numba.prange(workers):
-            worker_function(worker, workers, weights, other, output, sizes, params)
-        _stop_workers(blas_threads)
+    workers = _worker_count(_tasks_of(sizes, params, chunk))
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        if chunk > 0:
+            _direct_conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
+        else:
+            _conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
+    _stop_workers(blas_threads)
 
-    return run
+
+@numba_njit(cache=True, parallel=True)
+def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
+    """Conv2dGradWeights: from the flat input ``pixels`` and output gradient
+    ``grads``, by the direct algorithm where :func:`_direct_chunk` picks it,
+    else by im2col."""
+    filter_shape = _unpack(sizes, params)[1]
+    chunk = _direct_chunk(sizes, params)
+    workers = _worker_count(_tasks_of(sizes, params, chunk))
+    sums = np.zeros((workers, filter_grads.size), pixels.dtype)
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        if chunk > 0:
+            _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
+        else:
+            _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
+    _stop_workers(blas_threads)
+    for worker in range(1, workers):
+        sums[0] += sums[worker]
+    if chunk > 0:
+        _channels_last_filters(filter_grads, filter_shape, params[_FLIP], sums[0], False)
+    elif params[_FLIP]:
+        _flip_into(sums[0], filter_shape, filter_grads)
+    else:
+        filter_grads[:] = sums[0]
 
 
-_conv2d = _with_filters(_conv2d_worker)
-"""Conv2d: ``_conv2d(filters, pixels, output, sizes, params)``, all flat (OIHW, NCHW, NCHW)."""
-_conv2d_grad_inputs = _with_filters(_conv2d_grad_inputs_worker)
-"""Conv2dGradInputs: ``_conv2d_grad_inputs(filters, output_grad, input_grad, sizes, params)``."""
+@numba_njit(cache=True)
+def _transposed_problem(sizes, params):
+    """The convolution whose output is the input gradient, where the stride
+    is 1: the output gradient padded by ``dilation * (filter size - 1) - pad``
+    on each side, convolved with the filters with in and out channels swapped,
+    flipped the other way.  Returns its ``(sizes, params)`` where the direct
+    algorithm computes it and it has at most 5/4 of the work of the gradient
+    (the input has at most 5/4 of the output's pixels: padded convolutions),
+    else empty arrays."""
+    image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
+    transposed_sizes, transposed_params = sizes.copy(), params.copy()
+    for axis in range(2):
+        pad = _dilated_size(filter_shape[2 + axis], steps[1][axis]) - 1 - steps[2][axis]
+        if steps[0][axis] != 1 or pad < 0:
+            return sizes[:0], params[:0]
+        transposed_sizes[_INPUT + 2 + axis] = output_shape[2 + axis]
+        transposed_sizes[_OUT_HW + axis] = image_shape[2 + axis]
+        transposed_sizes[_PAD_HW + axis] = pad
+    transposed_sizes[_INPUT + 1] = transposed_sizes[_FILTER + 1] = filter_shape[0]
+    transposed_sizes[_FILTER] = filter_shape[1]
+    transposed_params[_FLIP] = 1 - params[_FLIP]
+    if 4 * image_shape[2] * image_shape[3] > 5 * output_shape[2] * output_shape[3] \
+            or _direct_chunk(transposed_sizes, transposed_params) == 0:
+        return sizes[:0], params[:0]
+    return transposed_sizes, transposed_params
+
+
+@numba_njit(cache=True)
+def _swapped_channels(filters, filter_shape):
+    """A copy of the flat OIHW ``filters`` with the in and out channels swapped (IOHW)."""
+    out_channels, channels, taps = filter_shape[0], filter_shape[1], filter_shape[2] * filter_shape[3]
+    swapped = np.empty(filters.size, filters.dtype)
+    for o in range(out_channels):
+        for c in range(channels):
+            _move_rows(swapped, (c * out_channels + o) * taps, 0, 1, filters, (o * channels + c) * taps, 0, 1,
+                       1, taps, False)
+    return swapped
+
+
+@numba_njit(cache=True, parallel=True)
+def _conv2d_grad_inputs(filters, grads, input_grads, sizes, params):
+    """Conv2dGradInputs by im2col and col2im: ``_conv2d_grad_inputs(filters,
+    output_grad, input_grad, sizes, params)``."""
+    filter_shape = _unpack(sizes, params)[1]
+    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    workers = _worker_count(_tasks_of(sizes, params, 0))
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params)
+    _stop_workers(blas_threads)
 
 
 # --- C-callable kernels ------------------------------------------------------------
@@ -549,24 +814,32 @@ def conv2d_kernel(images, filters, output, sizes, params):
     """C entry point of :class:`~convnet.ops.conv.Conv2d`."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     input_size, filter_size, output_size = _volumes(sizes)
-    _conv2d(carray(filters, filter_size), carray(images, input_size), carray(output, output_size),
-            sizes, params)
+    filters, images = carray(filters, filter_size), carray(images, input_size)
+    output = carray(output, output_size)
+    _conv2d(filters, images, output, sizes, params)
 
 
 def conv2d_grad_weights_kernel(images, output_grad, filter_grad, sizes, params):
     """C entry point of :class:`~convnet.ops.conv.Conv2dGradWeights`."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     input_size, filter_size, output_size = _volumes(sizes)
-    _conv2d_grad_weights(carray(images, input_size), carray(output_grad, output_size),
-                         carray(filter_grad, filter_size), sizes, params)
+    images, output_grad = carray(images, input_size), carray(output_grad, output_size)
+    filter_grad = carray(filter_grad, filter_size)
+    _conv2d_grad_weights(images, output_grad, filter_grad, sizes, params)
 
 
 def conv2d_grad_inputs_kernel(filters, output_grad, input_grad, sizes, params):
     """C entry point of :class:`~convnet.ops.conv.Conv2dGradInputs`."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     input_size, filter_size, output_size = _volumes(sizes)
-    _conv2d_grad_inputs(carray(filters, filter_size), carray(output_grad, output_size),
-                        carray(input_grad, input_size), sizes, params)
+    filters, output_grad = carray(filters, filter_size), carray(output_grad, output_size)
+    input_grad = carray(input_grad, input_size)
+    transposed_sizes, transposed_params = _transposed_problem(sizes, params)
+    if transposed_sizes.size > 0:
+        _conv2d(_swapped_channels(filters, _unpack(sizes, params)[1]), output_grad, input_grad,
+                transposed_sizes, transposed_params)
+    else:
+        _conv2d_grad_inputs(filters, output_grad, input_grad, sizes, params)
 
 
 _compiled_kernels = {}

@@ -255,6 +255,66 @@ def test_numba_block_paths_match_perform(compiled_cases):
         np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
 
 
+# (image shape, filter shape, parameters, whether the input gradient is the
+# direct convolution of the padded output gradient): batches of small images
+# with many channels, which the Numba code convolves by its direct algorithm
+# (channels-last GEMMs) instead of im2col, over the families of the grid.
+DIRECT_CASES = [
+    ((40, 32, 9, 8), (24, 32, 3, 2), dict(), False),
+    ((37, 12, 7, 10), (20, 12, 4, 3), dict(border_mode="full", subsample=(2, 2), filter_flip=False), False),
+    ((40, 32, 9, 8), (24, 32, 3, 3), dict(border_mode="half", subsample=(2, 3), filter_dilation=(2, 2)),
+     False),
+    ((40, 32, 9, 8), (24, 32, 2, 3), dict(border_mode=(1, 2), subsample=(3, 2), filter_dilation=(1, 3),
+                                          filter_flip=False), False),
+    ((40, 32, 9, 8), (24, 32, 3, 2), dict(border_mode="half", filter_dilation=(2, 1)), True),
+    ((70, 12, 7, 10), (20, 12, 4, 3), dict(border_mode="full", filter_flip=False), True),
+]
+
+
+def numba_algorithms(x_shape, w_shape, params):
+    """``(whether the convolution is direct, whether the input gradient is the
+    direct transposed convolution)`` that the Numba kernels pick for these shapes."""
+    import numba
+
+    import convnet.ops.conv_numba as conv_numba
+
+    @numba.njit
+    def pick(op_params, y_shape):
+        sizes = conv_numba._sizes(op_params, x_shape, w_shape, y_shape)
+        return (conv_numba._direct_chunk(sizes, op_params) > 0,
+                conv_numba._transposed_problem(sizes, op_params)[0].size > 0)
+
+    y_shape = conv2d(pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape), **params).type.shape
+    return pick(conv_numba._parameters(Conv2dGradInputs(**params)), y_shape)
+
+
+def test_numba_direct_algorithm_matches_perform():
+    """The direct algorithm (convolution, filter gradient, and the input gradient
+    as a transposed convolution where the stride is 1 and the padding keeps the
+    size) gives ``perform``'s numbers, in every family of the grid."""
+    inputs, outputs, values = [], [], []
+    for index, (x_shape, w_shape, params, transposed) in enumerate(DIRECT_CASES):
+        assert numba_algorithms(x_shape, w_shape, params) == (True, transposed), (x_shape, params)
+        x, w, g = (pt.tensor4(f"{name}{index}") for name in ("x", "w", "g"))
+        y = conv2d(x, w, **params)
+        inputs += [x, w, g]
+        outputs += [y] + pytensor.grad((y * g).sum(), [x, w])
+        y_shape = conv2d(pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape), **params).type.shape
+        values += random_arrays(x_shape, w_shape, y_shape, dtype="float32", seed=index)
+    expected = pytensor.function(inputs, outputs, mode="FAST_COMPILE")(*values)
+    results = pytensor.function(inputs, outputs, mode="NUMBA")(*values)
+    for result, reference in zip(results, expected):
+        np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
+
+
+def test_numba_picks_im2col_for_large_images_and_small_batches():
+    assert numba_algorithms((8, 64, 56, 56), (64, 64, 3, 3), dict(border_mode="half")) == (False, False)
+    assert numba_algorithms((4, 32, 9, 8), (24, 32, 3, 3), dict(border_mode="half")) == (False, False)
+    # MNIST's second layer: direct, but the transposed convolution of its
+    # 'valid' gradient would do 144 / 64 times the work.
+    assert numba_algorithms((500, 32, 12, 12), (32, 32, 5, 5), dict()) == (True, False)
+
+
 def test_numba_float64():
     """float64 has kernels of its own (compiled once, so one forward case only)."""
     x_shape, w_shape, params = BACKEND_CASES[2]
