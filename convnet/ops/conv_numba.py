@@ -18,7 +18,7 @@ numbers (2 MB in float32), which stays in the caches.
 **Direct, channels-last** (see "The direct algorithm" below), for batches of
 small images with many channels, such as the second layer of the MNIST
 ConvNet: chunks of images are laid out channels-last, and BLAS multiplies the
-filters with runs of the padded images in place, with no im2col copy.
+filters with runs of the images in place, with no im2col copy.
 
 The blocks (or chunks) are shared among workers, as many as BLAS may use
 threads (``OPENBLAS_NUM_THREADS`` or ``threadpoolctl`` set it) and Numba has
@@ -83,7 +83,8 @@ _CACHE_VERSION = 11
 _BLOCK_ELEMENTS = 1 << 19
 # When the direct algorithm replaces im2col (see _direct_chunk), and its
 # chunks' largest number of images.
-_DIRECT_MIN_BATCH, _DIRECT_MIN_RUN, _DIRECT_MAX_OUT_COLS, _DIRECT_MAX_CHUNK = 16, 32, 16, 64
+_DIRECT_MIN_BATCH, _DIRECT_MIN_RUN, _DIRECT_MIN_OUT_CHANNELS, _DIRECT_MAX_OUT_COLS = 16, 32, 16, 32
+_DIRECT_MAX_CHUNK = 64
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)
 # Layout of the int64 parameter array made by _parameters.
 _CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9
@@ -500,70 +501,79 @@ def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, siz
 
 
 # --- The direct algorithm ------------------------------------------------------------
-# For a chunk of m images copied into a zero-padded channels-last buffer
-# ``padded`` (m x rows x cols x C), the pixels that filter row p sees at output
-# pixel (i, j) through a run of filter columns [q, q + run) are, for every
-# image, one contiguous run of run * C numbers, one image apart.  With the
-# filters laid out channels-last (HWIO: (p, q, channel) rows x O columns),
+# For a chunk of m images copied channels-last into ``images`` (m x H x W x C),
+# the pixels that filter row p sees at output pixel (i, j) through a run of
+# filter columns [q, q + run) are, for every image, one contiguous run of
+# run * C numbers, one image apart.  With the filters laid out channels-last
+# (HWIO: (p, q, channel) rows x O columns),
 #
-# * ``Conv2d``:            products[pixel] (m x O) += padded run (m x run*C) @ filter rows
-# * ``Conv2dGradWeights``: filter rows (run*C x O) += padded run.T @ products[pixel]
+# * ``Conv2d``:            products[pixel] (m x O) += image run (m x run*C) @ filter rows
+# * ``Conv2dGradWeights``: filter rows (run*C x O) += image run.T @ products[pixel]
 #
 # where ``products`` holds the output (or its gradient) of the chunk pixel by
-# pixel (output pixels x m x O).  BLAS reads the padded runs in place (row
-# pitch: one padded image), so nothing is copied but the two layout changes
-# per chunk, which stays in the caches.  It beats im2col where images are
-# small and batches large: im2col copies every input pixel once per filter
-# tap, in runs as short as an output row.  ``Conv2dGradInputs`` uses it as
-# the convolution of the padded output gradient (see _transposed_problem)
-# where that does no more work than the gradient itself, i.e. for stride 1
-# and padding that keeps the size; adding GEMM products of only O terms into
-# overlapping padded runs measured slower than im2col's col2im.
+# pixel (output pixels x m x O).  BLAS reads the runs in place (row pitch: one
+# image), so nothing is copied but the two layout changes per chunk, which
+# stays in the caches, and taps in the padding are skipped, not multiplied by
+# zeros.  It beats im2col where images are small and batches large: im2col
+# copies every input pixel once per filter tap, in runs as short as an output
+# row.  ``Conv2dGradInputs`` uses it as the convolution of the padded output
+# gradient (see _transposed_problem) where the stride is 1; adding GEMM
+# products of only O terms into overlapping runs measured slower than
+# im2col's col2im.
 
 
 @numba_njit(cache=True)
 def _direct_chunk(sizes, params):
     """Images per chunk (the last may have fewer) of the direct algorithm, or 0
-    where im2col does better:
-    batches under ``_DIRECT_MIN_BATCH``, channel runs (``run * C``) under
-    ``_DIRECT_MIN_RUN`` numbers, output rows over ``_DIRECT_MAX_OUT_COLS`` pixels."""
+    where im2col does better: batches under ``_DIRECT_MIN_BATCH``, channel runs
+    (``run * C``) under ``_DIRECT_MIN_RUN`` numbers, fewer output channels than
+    ``_DIRECT_MIN_OUT_CHANNELS``, output rows over ``_DIRECT_MAX_OUT_COLS`` pixels."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     batch, channels = image_shape[0], image_shape[1]
     run = filter_shape[3] if steps[1][1] == 1 else 1
     if batch < _DIRECT_MIN_BATCH or run * channels < _DIRECT_MIN_RUN \
-            or output_shape[3] > _DIRECT_MAX_OUT_COLS:
+            or filter_shape[0] < _DIRECT_MIN_OUT_CHANNELS or output_shape[3] > _DIRECT_MAX_OUT_COLS:
         return 0
-    padded_image = (image_shape[2] + 2 * steps[2][0]) * (image_shape[3] + 2 * steps[2][1]) * channels
+    image_size = image_shape[2] * image_shape[3] * channels
     # At most _BLOCK_ELEMENTS numbers (a chunk stays in the caches) or
     # _DIRECT_MAX_CHUNK images, at least _DIRECT_MIN_BATCH; chunks of equal size.
-    largest = min(max(_BLOCK_ELEMENTS // padded_image, _DIRECT_MIN_BATCH), _DIRECT_MAX_CHUNK)
+    largest = min(max(_BLOCK_ELEMENTS // image_size, _DIRECT_MIN_BATCH), _DIRECT_MAX_CHUNK)
     chunks = (batch + largest - 1) // largest
     return (batch + chunks - 1) // chunks
 
 
 @numba_njit(cache=True)
 def _direct_gemms(image_shape, filter_shape, output_shape, steps):
-    """The GEMMs of one chunk, a row each: the offset of the padded run in an
-    image of ``padded``, the first filter row (channels-last), the output
-    pixel and the run's length ``run * C``."""
-    (row_stride, col_stride), (row_dilation, col_dilation), _ = steps
-    channels, filter_rows, filter_cols = image_shape[1], filter_shape[2], filter_shape[3]
-    padded_cols = image_shape[3] + 2 * steps[2][1]
-    run = filter_cols if col_dilation == 1 else 1
-    out_cols, runs = output_shape[3], filter_cols // run
-    gemms = np.empty((output_shape[2] * out_cols * filter_rows * runs, 4), np.int64)
+    """The GEMMs of one chunk, a row each: the offset of the run in an image of
+    the channels-last chunk, the first filter row (channels-last), the output
+    pixel and the run's length.  Taps that fall in the padding are left out,
+    so a run covers the consecutive filter columns that read inside the image
+    (one column where columns are dilated), and padding costs nothing."""
+    (row_stride, col_stride), (row_dilation, col_dilation), (row_pad, col_pad) = steps
+    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
+    filter_rows, filter_cols, out_cols = filter_shape[2], filter_shape[3], output_shape[3]
+    gemms = np.empty((output_shape[2] * out_cols * filter_rows * filter_cols, 4), np.int64)
     index = 0
     for pixel in range(output_shape[2] * out_cols):
         row, col = pixel // out_cols, pixel % out_cols
         for p in range(filter_rows):
-            for q in range(0, filter_cols, run):
-                gemms[index, 0] = ((row * row_stride + p * row_dilation) * padded_cols
-                                   + col * col_stride + q * col_dilation) * channels
+            input_row = row * row_stride + p * row_dilation - row_pad
+            if input_row < 0 or input_row >= height:
+                continue
+            for q in range(filter_cols):
+                input_col = col * col_stride + q * col_dilation - col_pad
+                inside = 0 <= input_col < width
+                if not inside or (col_dilation == 1 and q > 0 and input_col > 0):
+                    continue  # in the padding, or inside the run of an earlier tap
+                run = 1
+                while col_dilation == 1 and q + run < filter_cols and input_col + run < width:
+                    run += 1
+                gemms[index, 0] = (input_row * width + input_col) * channels
                 gemms[index, 1] = (p * filter_cols + q) * channels
                 gemms[index, 2] = pixel
                 gemms[index, 3] = run * channels
                 index += 1
-    return gemms
+    return gemms[:index]
 
 
 @numba_njit(cache=True)
@@ -581,20 +591,13 @@ def _transpose(dst, dst_start, dst_pitch, src, src_start, src_pitch, rows, cols)
 
 
 @numba_njit(cache=True)
-def _channels_last(nchw, image_shape, pads, first, count, padded, to_padded):
-    """Copy images ``[first, first + count)`` of the flat NCHW ``nchw`` into the
-    interior of the channels-last ``padded`` if ``to_padded``, else back."""
-    channels, height, width = image_shape[1], image_shape[2], image_shape[3]
-    padded_cols = width + 2 * pads[1]
-    padded_image = (height + 2 * pads[0]) * padded_cols * channels
+def _channels_last(nchw, image_shape, first, count, chunk):
+    """Copy images ``[first, first + count)`` of the flat NCHW ``nchw`` into
+    ``chunk``, channels-last (NHWC)."""
+    channels, plane = image_shape[1], image_shape[2] * image_shape[3]
     for image in range(count):
-        for row in range(height):
-            inside = image * padded_image + ((row + pads[0]) * padded_cols + pads[1]) * channels
-            plane_row = ((first + image) * channels * height + row) * width
-            if to_padded:
-                _transpose(padded, inside, channels, nchw, plane_row, height * width, channels, width)
-            else:
-                _transpose(nchw, plane_row, height * width, padded, inside, channels, width, channels)
+        _transpose(chunk, image * plane * channels, channels, nchw, (first + image) * channels * plane, plane,
+                   channels, plane)
 
 
 @numba_njit(cache=True)
@@ -635,33 +638,33 @@ def _direct_setup(worker, workers, sizes, params, dtype):
     """What direct worker ``worker`` of ``workers`` needs: the shapes and steps
     (as :func:`_unpack` gives them), the GEMMs of a chunk (see
     :func:`_direct_gemms`), the first image of each of its chunks (workers take
-    the chunks in turn), its buffers ``padded`` and ``products``, and the
-    number of padded pixels of one padded image."""
+    the chunks in turn), the largest chunk, and its buffers: ``images`` for
+    the chunk's images channels-last and ``products`` for its output (or
+    output gradient) pixel by pixel."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     chunk = _direct_chunk(sizes, params)
-    padded_image = ((image_shape[2] + 2 * steps[2][0]) * (image_shape[3] + 2 * steps[2][1])
-                    * image_shape[1])
-    padded = np.zeros(chunk * padded_image, dtype)
+    images = np.empty(chunk * image_shape[1] * image_shape[2] * image_shape[3], dtype)
     products = np.empty(chunk * output_shape[1] * output_shape[2] * output_shape[3], dtype)
     return ((image_shape, filter_shape, output_shape, steps),
             _direct_gemms(image_shape, filter_shape, output_shape, steps),
-            range(worker * chunk, image_shape[0], workers * chunk), chunk, padded, products, padded_image)
+            range(worker * chunk, image_shape[0], workers * chunk), chunk, images, products)
 
 
 @numba_njit(cache=True)
 def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
     """The chunks of direct worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
-    shapes, gemms, firsts, chunk, padded, products, padded_image = _direct_setup(
-        worker, workers, sizes, params, pixels.dtype)
-    image_shape, filter_shape, output_shape, steps = shapes
-    out_channels = filter_shape[0]
+    shapes, gemms, firsts, chunk, images, products = _direct_setup(worker, workers, sizes, params,
+                                                                   pixels.dtype)
+    image_shape, filter_shape, output_shape, _ = shapes
+    out_channels, image_size = filter_shape[0], image_shape[1] * image_shape[2] * image_shape[3]
     for first in firsts:
         count = min(chunk, image_shape[0] - first)
-        _channels_last(pixels, image_shape, steps[2], first, count, padded, True)
+        _channels_last(pixels, image_shape, first, count, images)
+        products[:] = 0  # output pixels that see only padding stay 0
         for start, filter_row, pixel, inner in gemms:
-            _gemm(False, False, count, out_channels, inner, padded[start:], padded_image,
+            _gemm(False, False, count, out_channels, inner, images[start:], image_size,
                   hwio[filter_row * out_channels:], out_channels,
-                  products[pixel * count * out_channels:], out_channels, filter_row > 0)
+                  products[pixel * count * out_channels:], out_channels, True)
         _pixel_major(output, output_shape, first, count, products, False)
 
 
@@ -669,16 +672,16 @@ def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
 def _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (channels-last) of the chunks of direct worker
     ``worker`` (of ``workers``) of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
-    shapes, gemms, firsts, chunk, padded, products, padded_image = _direct_setup(
-        worker, workers, sizes, params, pixels.dtype)
-    image_shape, filter_shape, output_shape, steps = shapes
-    out_channels = filter_shape[0]
+    shapes, gemms, firsts, chunk, images, products = _direct_setup(worker, workers, sizes, params,
+                                                                   pixels.dtype)
+    image_shape, filter_shape, output_shape, _ = shapes
+    out_channels, image_size = filter_shape[0], image_shape[1] * image_shape[2] * image_shape[3]
     for first in firsts:
         count = min(chunk, image_shape[0] - first)
-        _channels_last(pixels, image_shape, steps[2], first, count, padded, True)
+        _channels_last(pixels, image_shape, first, count, images)
         _pixel_major(grads, output_shape, first, count, products, True)
         for start, filter_row, pixel, inner in gemms:
-            _gemm(True, False, inner, out_channels, count, padded[start:], padded_image,
+            _gemm(True, False, inner, out_channels, count, images[start:], image_size,
                   products[pixel * count * out_channels:], out_channels,
                   sums[worker][filter_row * out_channels:], out_channels, True)
 
@@ -749,10 +752,9 @@ def _transposed_problem(sizes, params):
     """The convolution whose output is the input gradient, where the stride
     is 1: the output gradient padded by ``dilation * (filter size - 1) - pad``
     on each side, convolved with the filters with in and out channels swapped,
-    flipped the other way.  Returns its ``(sizes, params)`` where the direct
-    algorithm computes it and it has at most 5/4 of the work of the gradient
-    (the input has at most 5/4 of the output's pixels: padded convolutions),
-    else empty arrays."""
+    flipped the other way.  Its taps in that padding are skipped, so it does
+    the work of the gradient.  Returns its ``(sizes, params)`` where the
+    direct algorithm computes it, else empty arrays."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     transposed_sizes, transposed_params = sizes.copy(), params.copy()
     for axis in range(2):
@@ -765,8 +767,7 @@ def _transposed_problem(sizes, params):
     transposed_sizes[_INPUT + 1] = transposed_sizes[_FILTER + 1] = filter_shape[0]
     transposed_sizes[_FILTER] = filter_shape[1]
     transposed_params[_FLIP] = 1 - params[_FLIP]
-    if 4 * image_shape[2] * image_shape[3] > 5 * output_shape[2] * output_shape[3] \
-            or _direct_chunk(transposed_sizes, transposed_params) == 0:
+    if _direct_chunk(transposed_sizes, transposed_params) == 0:
         return sizes[:0], params[:0]
     return transposed_sizes, transposed_params
 

@@ -256,18 +256,18 @@ def test_numba_block_paths_match_perform(compiled_cases):
 
 
 # (image shape, filter shape, parameters, whether the input gradient is the
-# direct convolution of the padded output gradient): batches of small images
+# direct convolution of the padded output gradient, as for stride 1): batches of small images
 # with many channels, which the Numba code convolves by its direct algorithm
 # (channels-last GEMMs) instead of im2col, over the families of the grid.
 DIRECT_CASES = [
-    ((40, 32, 9, 8), (24, 32, 3, 2), dict(), False),
+    ((40, 32, 9, 8), (24, 32, 3, 2), dict(), True),
     ((37, 12, 7, 10), (20, 12, 4, 3), dict(border_mode="full", subsample=(2, 2), filter_flip=False), False),
     ((40, 32, 9, 8), (24, 32, 3, 3), dict(border_mode="half", subsample=(2, 3), filter_dilation=(2, 2)),
      False),
     ((40, 32, 9, 8), (24, 32, 2, 3), dict(border_mode=(1, 2), subsample=(3, 2), filter_dilation=(1, 3),
                                           filter_flip=False), False),
     ((40, 32, 9, 8), (24, 32, 3, 2), dict(border_mode="half", filter_dilation=(2, 1)), True),
-    ((70, 12, 7, 10), (20, 12, 4, 3), dict(border_mode="full", filter_flip=False), True),
+    ((70, 16, 7, 10), (20, 16, 4, 3), dict(border_mode="full", filter_flip=False), True),
 ]
 
 
@@ -307,12 +307,12 @@ def test_numba_direct_algorithm_matches_perform():
         np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
 
 
-def test_numba_picks_im2col_for_large_images_and_small_batches():
+def test_numba_picks_im2col_for_large_images_small_batches_and_few_channels():
     assert numba_algorithms((8, 64, 56, 56), (64, 64, 3, 3), dict(border_mode="half")) == (False, False)
     assert numba_algorithms((4, 32, 9, 8), (24, 32, 3, 3), dict(border_mode="half")) == (False, False)
-    # MNIST's second layer: direct, but the transposed convolution of its
-    # 'valid' gradient would do 144 / 64 times the work.
-    assert numba_algorithms((500, 32, 12, 12), (32, 32, 5, 5), dict()) == (True, False)
+    # MNIST's layers: the first has too few channels; the second is direct.
+    assert numba_algorithms((500, 1, 28, 28), (32, 1, 5, 5), dict()) == (False, False)
+    assert numba_algorithms((500, 32, 12, 12), (32, 32, 5, 5), dict()) == (True, True)
 
 
 def test_numba_float64():
