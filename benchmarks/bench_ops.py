@@ -10,7 +10,7 @@ of ``sum(op(x) * g)`` for a fixed ``g``:
 
 The shapes are the layers of the classic MNIST ConvNet (batch 500) and three
 VGG-16 layers (batch 8).  Both libraries get every core: convnet through
-Numba's threads, each running im2col and single-threaded GEMMs on its share of
+Numba's threads, each running single-threaded GEMMs (im2col or direct) on its share of
 the blocks (as many as BLAS is allowed threads), PyTorch through
 ``torch.set_num_threads(os.cpu_count())``.  Calls alternate between the
 libraries and the median of the repeats is reported, with the work rate
