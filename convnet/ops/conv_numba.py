@@ -78,7 +78,7 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 11
+_CACHE_VERSION = 12
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 19
 # When the direct algorithm replaces im2col (see _direct_chunk), and its
@@ -635,30 +635,27 @@ def _channels_last_filters(filters, filter_shape, flip, hwio, to_hwio):
 
 @numba_njit(cache=True)
 def _direct_setup(worker, workers, sizes, params, dtype):
-    """What direct worker ``worker`` of ``workers`` needs: the shapes and steps
-    (as :func:`_unpack` gives them), the GEMMs of a chunk (see
-    :func:`_direct_gemms`), the first image of each of its chunks (workers take
-    the chunks in turn), the largest chunk, and its buffers: ``images`` for
-    the chunk's images channels-last and ``products`` for its output (or
-    output gradient) pixel by pixel."""
+    """What direct worker ``worker`` of ``workers`` needs: the image and output
+    shapes, the GEMMs of a chunk (see :func:`_direct_gemms`), ``(first image,
+    images)`` of each of its chunks (workers take the chunks in turn), and its
+    buffers: ``images`` for a chunk's images channels-last, with the size of
+    one image, and ``products`` for its output (or output gradient) pixel by pixel."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    chunk = _direct_chunk(sizes, params)
-    images = np.empty(chunk * image_shape[1] * image_shape[2] * image_shape[3], dtype)
-    products = np.empty(chunk * output_shape[1] * output_shape[2] * output_shape[3], dtype)
-    return ((image_shape, filter_shape, output_shape, steps),
-            _direct_gemms(image_shape, filter_shape, output_shape, steps),
-            range(worker * chunk, image_shape[0], workers * chunk), chunk, images, products)
+    batch, chunk = image_shape[0], _direct_chunk(sizes, params)
+    image_size = image_shape[1] * image_shape[2] * image_shape[3]
+    chunks = [(first, min(chunk, batch - first)) for first in range(worker * chunk, batch, workers * chunk)]
+    return (image_shape, output_shape, _direct_gemms(image_shape, filter_shape, output_shape, steps), chunks,
+            np.empty(chunk * image_size, dtype), image_size,
+            np.empty(chunk * output_shape[1] * output_shape[2] * output_shape[3], dtype))
 
 
 @numba_njit(cache=True)
 def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
     """The chunks of direct worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
-    shapes, gemms, firsts, chunk, images, products = _direct_setup(worker, workers, sizes, params,
-                                                                   pixels.dtype)
-    image_shape, filter_shape, output_shape, _ = shapes
-    out_channels, image_size = filter_shape[0], image_shape[1] * image_shape[2] * image_shape[3]
-    for first in firsts:
-        count = min(chunk, image_shape[0] - first)
+    image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
+        worker, workers, sizes, params, pixels.dtype)
+    out_channels = output_shape[1]
+    for first, count in chunks:
         _channels_last(pixels, image_shape, first, count, images)
         products[:] = 0  # output pixels that see only padding stay 0
         for start, filter_row, pixel, inner in gemms:
@@ -672,12 +669,10 @@ def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
 def _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (channels-last) of the chunks of direct worker
     ``worker`` (of ``workers``) of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
-    shapes, gemms, firsts, chunk, images, products = _direct_setup(worker, workers, sizes, params,
-                                                                   pixels.dtype)
-    image_shape, filter_shape, output_shape, _ = shapes
-    out_channels, image_size = filter_shape[0], image_shape[1] * image_shape[2] * image_shape[3]
-    for first in firsts:
-        count = min(chunk, image_shape[0] - first)
+    image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
+        worker, workers, sizes, params, pixels.dtype)
+    out_channels = output_shape[1]
+    for first, count in chunks:
         _channels_last(pixels, image_shape, first, count, images)
         _pixel_major(grads, output_shape, first, count, products, True)
         for start, filter_row, pixel, inner in gemms:
@@ -779,8 +774,8 @@ def _swapped_channels(filters, filter_shape):
     swapped = np.empty(filters.size, filters.dtype)
     for o in range(out_channels):
         for c in range(channels):
-            _move_rows(swapped, (c * out_channels + o) * taps, 0, 1, filters, (o * channels + c) * taps, 0, 1,
-                       1, taps, False)
+            to, of = (c * out_channels + o) * taps, (o * channels + c) * taps
+            swapped[to:to + taps] = filters[of:of + taps]
     return swapped
 
 
@@ -815,18 +810,16 @@ def conv2d_kernel(images, filters, output, sizes, params):
     """C entry point of :class:`~convnet.ops.conv.Conv2d`."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     input_size, filter_size, output_size = _volumes(sizes)
-    filters, images = carray(filters, filter_size), carray(images, input_size)
-    output = carray(output, output_size)
-    _conv2d(filters, images, output, sizes, params)
+    _conv2d(carray(filters, filter_size), carray(images, input_size), carray(output, output_size),
+            sizes, params)
 
 
 def conv2d_grad_weights_kernel(images, output_grad, filter_grad, sizes, params):
     """C entry point of :class:`~convnet.ops.conv.Conv2dGradWeights`."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     input_size, filter_size, output_size = _volumes(sizes)
-    images, output_grad = carray(images, input_size), carray(output_grad, output_size)
-    filter_grad = carray(filter_grad, filter_size)
-    _conv2d_grad_weights(images, output_grad, filter_grad, sizes, params)
+    _conv2d_grad_weights(carray(images, input_size), carray(output_grad, output_size),
+                         carray(filter_grad, filter_size), sizes, params)
 
 
 def conv2d_grad_inputs_kernel(filters, output_grad, input_grad, sizes, params):

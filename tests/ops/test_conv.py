@@ -290,8 +290,8 @@ def numba_algorithms(x_shape, w_shape, params):
 
 def test_numba_direct_algorithm_matches_perform():
     """The direct algorithm (convolution, filter gradient, and the input gradient
-    as a transposed convolution where the stride is 1 and the padding keeps the
-    size) gives ``perform``'s numbers, in every family of the grid."""
+    as a transposed convolution where the stride is 1) gives ``perform``'s
+    numbers, in every family of the grid."""
     inputs, outputs, values = [], [], []
     for index, (x_shape, w_shape, params, transposed) in enumerate(DIRECT_CASES):
         assert numba_algorithms(x_shape, w_shape, params) == (True, transposed), (x_shape, params)
