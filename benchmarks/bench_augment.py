@@ -91,7 +91,7 @@ def mnist_epoch_seconds(repeats):
     from convnet.datasets import load_mnist
 
     data = load_mnist()
-    train_fn, _ = mnist.compile_functions(mnist.build_cnn(), learning_rate=0.1)
+    train_fn = mnist.compile_training_function(mnist.build_cnn(), learning_rate=0.1)
     plain = mnist.training_batches(data.X_train, data.y_train, 500, augment=False)
     augmented = mnist.training_batches(data.X_train, data.y_train, 500, augment=True)
     mnist.train_epoch(train_fn, plain, desc="warm-up")

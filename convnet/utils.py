@@ -153,6 +153,11 @@ def create_param(spec, shape, name=None):
     parameters can be tied or computed) or a callable such as an initializer
     from :mod:`convnet.init`, called with ``shape``.
 
+    A parameter made here (from an array or an initializer) has ``shape`` as
+    its static shape, as Lasagne's broadcastable flags did for the size-1
+    axes: compiled graphs then know every parameter's size and carry no shape
+    checks for them, and ``set_value`` refuses a value of another shape.
+
     Raises ``ValueError`` naming ``name`` when the shape does not fit.
     """
     shape = tuple(shape)
@@ -176,7 +181,7 @@ def create_param(spec, shape, name=None):
     if isinstance(spec, np.ndarray):
         if spec.shape != shape:
             raise ValueError(f"{label}: the given array has shape {spec.shape}, should be {shape}")
-        return pytensor.shared(floatX(spec) if spec.dtype.kind == "f" else spec, name=name)
+        return pytensor.shared(floatX(spec) if spec.dtype.kind == "f" else spec, name=name, shape=shape)
 
     if callable(spec):
         arr = spec(shape)
@@ -185,7 +190,7 @@ def create_param(spec, shape, name=None):
         arr = np.asarray(arr)
         if arr.shape != shape:
             raise ValueError(f"{label}: the initializer returned shape {arr.shape}, should be {shape}")
-        return pytensor.shared(floatX(arr) if arr.dtype.kind == "f" else arr, name=name)
+        return pytensor.shared(floatX(arr) if arr.dtype.kind == "f" else arr, name=name, shape=shape)
 
     raise TypeError(f"{label}: cannot initialize from {type(spec).__name__}; give an array, "
                     "a PyTensor variable or a callable such as convnet.init.GlorotUniform()")

@@ -73,22 +73,30 @@ def build_model(spec):
     raise SystemExit(f"mnist.py: unknown model {spec!r}: expected mlp, custom_mlp:... or cnn")
 
 
-def compile_functions(network, learning_rate, momentum=0.9):
-    """The training function (loss, with Nesterov-momentum updates) and the
-    deterministic evaluation function (loss, accuracy)."""
+def compile_training_function(network, learning_rate, momentum=0.9):
+    """The training function: one Nesterov-momentum step on a batch, returning its loss."""
     input_var = layers.get_all_layers(network)[0].input_var
     target_var = pt.ivector("targets")
     prediction = layers.get_output(network)
     loss = objectives.categorical_crossentropy(prediction, target_var).mean()
     params = layers.get_all_params(network, trainable=True)
     step = updates.nesterov_momentum(loss, params, learning_rate=learning_rate, momentum=momentum)
-    train_fn = pytensor.function([input_var, target_var], loss, updates=step)
+    return pytensor.function([input_var, target_var], loss, updates=step)
 
-    test_prediction = layers.get_output(network, deterministic=True)
-    test_loss = objectives.categorical_crossentropy(test_prediction, target_var).mean()
-    test_acc = objectives.categorical_accuracy(test_prediction, target_var).mean()
-    val_fn = pytensor.function([input_var, target_var], [test_loss, test_acc])
-    return train_fn, val_fn
+
+def compile_evaluation_function(network):
+    """The deterministic evaluation function: loss and accuracy of a batch."""
+    input_var = layers.get_all_layers(network)[0].input_var
+    target_var = pt.ivector("targets")
+    prediction = layers.get_output(network, deterministic=True)
+    loss = objectives.categorical_crossentropy(prediction, target_var).mean()
+    accuracy = objectives.categorical_accuracy(prediction, target_var).mean()
+    return pytensor.function([input_var, target_var], [loss, accuracy])
+
+
+def compile_functions(network, learning_rate, momentum=0.9):
+    """The training function and the evaluation function."""
+    return compile_training_function(network, learning_rate, momentum), compile_evaluation_function(network)
 
 
 def training_batches(X, y, batch_size, augment=False, seed=0):

@@ -1,6 +1,7 @@
 """Tests of convnet.init: shapes, dtypes, sample statistics, errors."""
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 import pytest
 
 from convnet import init
@@ -200,3 +201,16 @@ def test_create_param_accepts_initializers_and_alternatives(spec):
     value = param.get_value()
     assert value.shape == (3, 4)
     assert value.dtype == np.float32
+
+
+@pytest.mark.parametrize("spec", [init.HeUniform(), np.ones((3, 1))], ids=["initializer", "array"])
+def test_created_params_have_static_shapes(spec):
+    """As Lasagne's broadcastable flags did, and more: graphs know the sizes of
+    parameters, so PyTensor drops the shape checks and broadcasting asserts
+    it would otherwise compile and run. A value of another shape is refused."""
+    param = create_param(spec, (3, 1), name="W")
+    assert param.type.shape == (3, 1)
+    row = pt.matrix("row", shape=(None, 4))
+    assert (param + row).type.shape == (3, 4)
+    with pytest.raises(TypeError, match=r"\(3, 1\)"):
+        param.set_value(np.ones((4, 1), dtype=param.dtype))
