@@ -39,13 +39,15 @@ Compile time shapes the structure.  Numba links every function into each of
 its callers and LLVM re-optimizes the result at each level, and PyTensor adds
 two levels per node plus the graph itself, so compiled code called from the
 per-node functions would be compiled again for every node and every graph.
-The computation is therefore compiled once per dtype as a C-callable kernel
-(``numba.cfunc``, cached on disk by Numba, compiled on first use), registered
-with LLVM under a versioned symbol name, and the per-node functions only
-validate shapes, allocate the result and call the kernel symbol
-(``types.ExternalFunction``), the way Numba itself calls BLAS.  The Op's
-parameters travel as an int64 array, and all code is cacheable, so warm runs
-compile nothing.
+The computation is therefore compiled once per dtype as one C-callable kernel
+for the three Ops (``numba.cfunc``, cached on disk by Numba, compiled on first
+use), registered with LLVM under a versioned symbol name, and the per-node
+functions only validate shapes, allocate the result and call the kernel
+symbol (``types.ExternalFunction``), the way Numba itself calls BLAS.  One
+kernel rather than one per Op compiles Numba's parallel loop and the code
+the Ops share once, not three times.  The Op's parameters, and which Op it
+is, travel as an int64 array, and all code is cacheable, so warm runs compile
+nothing.
 """
 import llvmlite.binding
 import numba
@@ -78,7 +80,7 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 12
+_CACHE_VERSION = 13
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 19
 # When the direct algorithm replaces im2col (see _direct_chunk), and its
@@ -87,7 +89,9 @@ _DIRECT_MIN_BATCH, _DIRECT_MIN_RUN, _DIRECT_MIN_OUT_CHANNELS, _DIRECT_MAX_OUT_CO
 _DIRECT_MAX_CHUNK = 64
 _UNKNOWN_SHAPE = (-1, -1, -1, -1)
 # Layout of the int64 parameter array made by _parameters.
-_CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9
+_CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _KIND, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9, 10
+# The computations, in the _KIND slot: Conv2d, Conv2dGradWeights, Conv2dGradInputs.
+_FORWARD, _GRAD_WEIGHTS, _GRAD_INPUTS = 0, 1, 2
 # Layout of the int64 size array made by _sizes: input (NCHW), filter (OIHW),
 # output rows and columns, padding of rows and columns.
 _INPUT, _FILTER, _OUT_HW, _PAD_HW, _N_SIZES = 0, 4, 8, 10, 12
@@ -160,7 +164,7 @@ def _register_thread_symbols():
         llvmlite.binding.add_symbol(symbol, address)
 
 
-# --- Kernels: compiled once per dtype into the C-callable kernels --------------------
+# --- Kernels: compiled once per dtype into the C-callable kernel ---------------------
 
 
 @numba_njit(cache=True)
@@ -454,7 +458,7 @@ def _worker_setup(worker, workers, sizes, params, dtype):
 
 @numba_njit(cache=True)
 def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
-    """The blocks of im2col worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
+    """The blocks of im2col worker ``worker`` (of ``workers``) of Conv2d."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     pixels.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -471,7 +475,7 @@ def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
 @numba_njit(cache=True)
 def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (OIHW) of the blocks of im2col worker ``worker``
-    (of ``workers``) of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
+    (of ``workers``) of Conv2dGradWeights into ``sums[worker]``."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     pixels.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -485,7 +489,7 @@ def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, par
 
 @numba_njit(cache=True)
 def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params):
-    """The blocks of im2col worker ``worker`` (of ``workers``) of :func:`_conv2d_grad_inputs`."""
+    """The blocks of im2col worker ``worker`` (of ``workers``) of Conv2dGradInputs."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     grads.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -651,7 +655,7 @@ def _direct_setup(worker, workers, sizes, params, dtype):
 
 @numba_njit(cache=True)
 def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
-    """The chunks of direct worker ``worker`` (of ``workers``) of :func:`_conv2d`."""
+    """The chunks of direct worker ``worker`` (of ``workers``) of Conv2d."""
     image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
         worker, workers, sizes, params, pixels.dtype)
     out_channels = output_shape[1]
@@ -668,7 +672,7 @@ def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
 @numba_njit(cache=True)
 def _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (channels-last) of the chunks of direct worker
-    ``worker`` (of ``workers``) of :func:`_conv2d_grad_weights` into ``sums[worker]``."""
+    ``worker`` (of ``workers``) of Conv2dGradWeights into ``sums[worker]``."""
     image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
         worker, workers, sizes, params, pixels.dtype)
     out_channels = output_shape[1]
@@ -692,54 +696,6 @@ def _tasks_of(sizes, params, chunk):
     if chunk > 0:
         return (output_shape[0] + chunk - 1) // chunk
     return _tasks(_plan(filter_shape, output_shape)[0], output_shape)[0]
-
-
-@numba_njit(cache=True, parallel=True)
-def _conv2d(filters, pixels, output, sizes, params):
-    """Conv2d: ``_conv2d(filters, pixels, output, sizes, params)``, all flat
-    (OIHW, NCHW, NCHW), by the direct algorithm where :func:`_direct_chunk`
-    picks it, else by im2col."""
-    filter_shape = _unpack(sizes, params)[1]
-    chunk = _direct_chunk(sizes, params)
-    if chunk > 0:
-        weights = np.empty(filters.size, filters.dtype)
-        _channels_last_filters(filters, filter_shape, params[_FLIP], weights, True)
-    else:
-        weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
-    workers = _worker_count(_tasks_of(sizes, params, chunk))
-    blas_threads = _start_workers(workers)
-    for worker in numba.prange(workers):
-        if chunk > 0:
-            _direct_conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
-        else:
-            _conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
-    _stop_workers(blas_threads)
-
-
-@numba_njit(cache=True, parallel=True)
-def _conv2d_grad_weights(pixels, grads, filter_grads, sizes, params):
-    """Conv2dGradWeights: from the flat input ``pixels`` and output gradient
-    ``grads``, by the direct algorithm where :func:`_direct_chunk` picks it,
-    else by im2col."""
-    filter_shape = _unpack(sizes, params)[1]
-    chunk = _direct_chunk(sizes, params)
-    workers = _worker_count(_tasks_of(sizes, params, chunk))
-    sums = np.zeros((workers, filter_grads.size), pixels.dtype)
-    blas_threads = _start_workers(workers)
-    for worker in numba.prange(workers):
-        if chunk > 0:
-            _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
-        else:
-            _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
-    _stop_workers(blas_threads)
-    for worker in range(1, workers):
-        sums[0] += sums[worker]
-    if chunk > 0:
-        _channels_last_filters(filter_grads, filter_shape, params[_FLIP], sums[0], False)
-    elif params[_FLIP]:
-        _flip_into(sums[0], filter_shape, filter_grads)
-    else:
-        filter_grads[:] = sums[0]
 
 
 @numba_njit(cache=True)
@@ -779,81 +735,152 @@ def _swapped_channels(filters, filter_shape):
     return swapped
 
 
-@numba_njit(cache=True, parallel=True)
-def _conv2d_grad_inputs(filters, grads, input_grads, sizes, params):
-    """Conv2dGradInputs by im2col and col2im: ``_conv2d_grad_inputs(filters,
-    output_grad, input_grad, sizes, params)``."""
+@numba_njit(cache=True)
+def _forward_work(filters, pixels, output, sizes, params):
+    """Conv2d of the flat OIHW ``filters`` and NCHW ``pixels`` into ``output``,
+    as the work that :func:`_run_workers` runs: by the direct algorithm where
+    :func:`_direct_chunk` picks it, else by im2col."""
     filter_shape = _unpack(sizes, params)[1]
-    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
-    workers = _worker_count(_tasks_of(sizes, params, 0))
-    blas_threads = _start_workers(workers)
-    for worker in numba.prange(workers):
-        _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params)
-    _stop_workers(blas_threads)
-
-
-# --- C-callable kernels ------------------------------------------------------------
-# Each takes pointers to its two C-contiguous inputs, its output, the size
-# array and the parameter array.
+    chunk = _direct_chunk(sizes, params)
+    if chunk > 0:
+        weights = np.empty(filters.size, filters.dtype)
+        _channels_last_filters(filters, filter_shape, params[_FLIP], weights, True)
+    else:
+        weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    workers = _worker_count(_tasks_of(sizes, params, chunk))
+    return (_FORWARD, chunk, workers, weights, pixels, np.empty(0, pixels.dtype), output,
+            np.empty((0, 0), pixels.dtype), sizes, params)
 
 
 @numba_njit(cache=True)
-def _volumes(sizes):
-    """Number of elements of the input, the filters and the output."""
-    batch, out_channels = sizes[_INPUT], sizes[_FILTER]
-    return (batch * sizes[_INPUT + 1] * sizes[_INPUT + 2] * sizes[_INPUT + 3],
-            out_channels * sizes[_FILTER + 1] * sizes[_FILTER + 2] * sizes[_FILTER + 3],
-            batch * out_channels * sizes[_OUT_HW] * sizes[_OUT_HW + 1])
+def _grad_weights_work(pixels, grads, filter_grads, sizes, params):
+    """Conv2dGradWeights from the flat input ``pixels`` and output gradient
+    ``grads``, as a work (see :func:`_forward_work`): each worker adds its part
+    of the filter gradient into its row of ``sums``, which
+    :func:`_gather_filter_grads` then adds up into ``filter_grads``."""
+    chunk = _direct_chunk(sizes, params)
+    workers = _worker_count(_tasks_of(sizes, params, chunk))
+    return (_GRAD_WEIGHTS, chunk, workers, np.empty(0, pixels.dtype), pixels, grads, filter_grads,
+            np.zeros((workers, filter_grads.size), pixels.dtype), sizes, params)
 
 
-def conv2d_kernel(images, filters, output, sizes, params):
-    """C entry point of :class:`~convnet.ops.conv.Conv2d`."""
-    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
-    input_size, filter_size, output_size = _volumes(sizes)
-    _conv2d(carray(filters, filter_size), carray(images, input_size), carray(output, output_size),
-            sizes, params)
-
-
-def conv2d_grad_weights_kernel(images, output_grad, filter_grad, sizes, params):
-    """C entry point of :class:`~convnet.ops.conv.Conv2dGradWeights`."""
-    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
-    input_size, filter_size, output_size = _volumes(sizes)
-    _conv2d_grad_weights(carray(images, input_size), carray(output_grad, output_size),
-                         carray(filter_grad, filter_size), sizes, params)
-
-
-def conv2d_grad_inputs_kernel(filters, output_grad, input_grad, sizes, params):
-    """C entry point of :class:`~convnet.ops.conv.Conv2dGradInputs`."""
-    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
-    input_size, filter_size, output_size = _volumes(sizes)
-    filters, output_grad = carray(filters, filter_size), carray(output_grad, output_size)
-    input_grad = carray(input_grad, input_size)
+@numba_njit(cache=True)
+def _grad_inputs_work(filters, grads, input_grads, sizes, params):
+    """Conv2dGradInputs from the flat ``filters`` and output gradient ``grads``,
+    as a work (see :func:`_forward_work`): the forward work of the transposed
+    problem where there is one (see :func:`_transposed_problem`), else im2col
+    and col2im."""
+    filter_shape = _unpack(sizes, params)[1]
     transposed_sizes, transposed_params = _transposed_problem(sizes, params)
     if transposed_sizes.size > 0:
-        _conv2d(_swapped_channels(filters, _unpack(sizes, params)[1]), output_grad, input_grad,
-                transposed_sizes, transposed_params)
+        return _forward_work(_swapped_channels(filters, filter_shape), grads, input_grads,
+                             transposed_sizes, transposed_params)
+    weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
+    workers = _worker_count(_tasks_of(sizes, params, 0))
+    return (_GRAD_INPUTS, 0, workers, weights, np.empty(0, grads.dtype), grads, input_grads,
+            np.empty((0, 0), grads.dtype), sizes, params)
+
+
+@numba_njit(cache=True)
+def _worker(kind, chunk, worker, workers, weights, pixels, grads, output, sums, sizes, params):
+    """Worker ``worker`` (of ``workers``) of a work: the computation ``kind``
+    by the direct algorithm (``chunk > 0``) or by im2col."""
+    if kind == _FORWARD:
+        if chunk > 0:
+            _direct_conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
+        else:
+            _conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
+    elif kind == _GRAD_WEIGHTS:
+        if chunk > 0:
+            _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
+        else:
+            _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
     else:
-        _conv2d_grad_inputs(filters, output_grad, input_grad, sizes, params)
+        _conv2d_grad_inputs_worker(worker, workers, weights, grads, output, sizes, params)
+
+
+@numba_njit(cache=True, parallel=True)
+def _run_workers(kind, chunk, workers, weights, pixels, grads, output, sums, sizes, params):
+    """Runs the ``workers`` workers of a work (see :func:`_forward_work`) in
+    Numba's threads, BLAS limited to one thread while several run."""
+    blas_threads = _start_workers(workers)
+    for worker in numba.prange(workers):
+        _worker(kind, chunk, worker, workers, weights, pixels, grads, output, sums, sizes, params)
+    _stop_workers(blas_threads)
+
+
+@numba_njit(cache=True)
+def _gather_filter_grads(chunk, sums, filter_grads, sizes, params):
+    """The last step of Conv2dGradWeights: the workers' ``sums`` added up into
+    the OIHW ``filter_grads``, from channels-last after the direct algorithm,
+    flipped back where the filters are flipped."""
+    for worker in range(1, sums.shape[0]):
+        sums[0] += sums[worker]
+    filter_shape = _unpack(sizes, params)[1]
+    if chunk > 0:
+        _channels_last_filters(filter_grads, filter_shape, params[_FLIP], sums[0], False)
+    elif params[_FLIP]:
+        _flip_into(sums[0], filter_shape, filter_grads)
+    else:
+        filter_grads[:] = sums[0]
+
+
+# --- The C-callable kernel -----------------------------------------------------------
+
+
+@numba_njit(cache=True)
+def _operand_sizes(sizes, kind):
+    """Number of elements of the kernel's operands ``(a, b, out)`` for the computation ``kind``."""
+    batch, out_channels = sizes[_INPUT], sizes[_FILTER]
+    images = batch * sizes[_INPUT + 1] * sizes[_INPUT + 2] * sizes[_INPUT + 3]
+    filters = out_channels * sizes[_FILTER + 1] * sizes[_FILTER + 2] * sizes[_FILTER + 3]
+    output = batch * out_channels * sizes[_OUT_HW] * sizes[_OUT_HW + 1]
+    if kind == _FORWARD:
+        return images, filters, output
+    if kind == _GRAD_WEIGHTS:
+        return images, output, filters
+    return filters, output, images
+
+
+def conv2d_kernel(a, b, out, sizes, params):
+    """C entry point of the three Ops, ``params[_KIND]`` telling which: ``(a,
+    b, out)`` are the C-contiguous (images, filters, output) of Conv2d, (images,
+    output gradient, filter gradient) of Conv2dGradWeights, or (filters, output
+    gradient, input gradient) of Conv2dGradInputs.  One kernel for the three
+    compiles Numba's parallel machinery, and the code they share, once per dtype."""
+    sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
+    kind = params[_KIND]
+    a_size, b_size, out_size = _operand_sizes(sizes, kind)
+    a, b, out = carray(a, a_size), carray(b, b_size), carray(out, out_size)
+    if kind == _FORWARD:
+        work = _forward_work(b, a, out, sizes, params)
+    elif kind == _GRAD_WEIGHTS:
+        work = _grad_weights_work(a, b, out, sizes, params)
+    else:
+        work = _grad_inputs_work(a, b, out, sizes, params)
+    _run_workers(work[0], work[1], work[2], work[3], work[4], work[5], work[6], work[7], work[8], work[9])
+    if kind == _GRAD_WEIGHTS:
+        _gather_filter_grads(work[1], work[7], out, sizes, params)
 
 
 _compiled_kernels = {}
 
 
-def _kernel(kernel, dtype):
-    """An ExternalFunction calling ``kernel`` compiled for ``dtype``.
+def _kernel(dtype):
+    """An ExternalFunction calling :func:`conv2d_kernel` compiled for ``dtype``.
 
     The first call in a process compiles the kernel (or loads it from Numba's
     disk cache) and registers its address with LLVM under a name that code
     compiled earlier, and cached, refers to.
     """
-    name = f"convnet_{kernel.__name__}_{dtype}_v{_CACHE_VERSION}"
+    name = f"convnet_conv2d_kernel_{dtype}_v{_CACHE_VERSION}"
     if not _compiled_kernels:
         _register_thread_symbols()
     if name not in _compiled_kernels:
         pointer = types.CPointer(numba.from_dtype(np.dtype(dtype)))
         sizes = types.CPointer(types.int64)
         compiled = numba.cfunc(types.void(pointer, pointer, pointer, sizes, sizes), cache=True,
-                               error_model="numpy")(kernel)
+                               error_model="numpy")(conv2d_kernel)
         llvmlite.binding.add_symbol(name, compiled.address)
         _compiled_kernels[name] = compiled
     return types.ExternalFunction(name, types.void(*[types.voidptr] * 5))
@@ -895,12 +922,13 @@ def _sizes(params, input_shape, filter_shape, output_shape):
 
 
 def _parameters(op):
-    """The Op's check kind and parameters as one int64 array, laid out as
-    ``_CHECK``, ``_BORDER_CODE``... say.  Compiled code reads them at run time,
-    so one compilation serves every configuration."""
+    """The Op's check kind, parameters and computation as one int64 array, laid
+    out as ``_CHECK``, ``_BORDER_CODE``... say.  Compiled code reads them at run
+    time, so one compilation serves every configuration."""
     border_code, pad_rows, pad_cols = op.border_code
+    kind = {Conv2d: _FORWARD, Conv2dGradWeights: _GRAD_WEIGHTS, Conv2dGradInputs: _GRAD_INPUTS}[type(op)]
     return np.array([op.check_kind, border_code, pad_rows, pad_cols, *op.subsample, *op.filter_dilation,
-                     op.filter_flip], dtype=np.int64)
+                     op.filter_flip, kind], dtype=np.int64)
 
 
 def _cache_key(op, node):
@@ -911,7 +939,7 @@ def _cache_key(op, node):
 @register_funcify_and_cache_key(Conv2d)
 def numba_funcify_Conv2d(op, node, **kwargs):
     params = _parameters(op)
-    kernel = _kernel(conv2d_kernel, node.outputs[0].dtype)
+    kernel = _kernel(node.outputs[0].dtype)
 
     @numba_njit
     def conv2d(images, filters):
@@ -928,7 +956,7 @@ def numba_funcify_Conv2d(op, node, **kwargs):
 @register_funcify_and_cache_key(Conv2dGradWeights)
 def numba_funcify_Conv2dGradWeights(op, node, **kwargs):
     params = _parameters(op)
-    kernel = _kernel(conv2d_grad_weights_kernel, node.outputs[0].dtype)
+    kernel = _kernel(node.outputs[0].dtype)
 
     @numba_njit
     def conv2d_grad_wrt_weights(images, output_grad, filter_hw):
@@ -947,7 +975,7 @@ def numba_funcify_Conv2dGradWeights(op, node, **kwargs):
 @register_funcify_and_cache_key(Conv2dGradInputs)
 def numba_funcify_Conv2dGradInputs(op, node, **kwargs):
     params = _parameters(op)
-    kernel = _kernel(conv2d_grad_inputs_kernel, node.outputs[0].dtype)
+    kernel = _kernel(node.outputs[0].dtype)
 
     @numba_njit
     def conv2d_grad_wrt_inputs(filters, output_grad, input_hw):
