@@ -781,10 +781,12 @@ def _grad_inputs_work(filters, grads, input_grads, sizes, params):
             np.empty((0, 0), grads.dtype), sizes, params)
 
 
-@numba_njit(cache=True)
+@numba_njit(cache=True, inline="always")
 def _worker(kind, chunk, worker, workers, weights, pixels, grads, output, sums, sizes, params):
     """Worker ``worker`` (of ``workers``) of a work: the computation ``kind``
-    by the direct algorithm (``chunk > 0``) or by im2col."""
+    by the direct algorithm (``chunk > 0``) or by im2col.  Inlined into the
+    parallel loop of :func:`_run_workers`, which saves compiling it, and
+    LLVM's re-optimizing the workers, as a function of its own."""
     if kind == _FORWARD:
         if chunk > 0:
             _direct_conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
@@ -805,7 +807,9 @@ def _run_workers(kind, chunk, workers, weights, pixels, grads, output, sums, siz
     Numba's threads, BLAS limited to one thread while several run."""
     blas_threads = _start_workers(workers)
     for worker in numba.prange(workers):
-        _worker(kind, chunk, worker, workers, weights, pixels, grads, output, sums, sizes, params)
+        # Numba types the loop index as signed, then runs the loop with an
+        # unsigned one: as int64 both times, the workers compile once, not twice.
+        _worker(kind, chunk, np.int64(worker), workers, weights, pixels, grads, output, sums, sizes, params)
     _stop_workers(blas_threads)
 
 
