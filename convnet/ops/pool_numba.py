@@ -10,8 +10,10 @@ flattened: the loops see ``(n, rows, cols)`` arrays.
 Compile time is what tests and first runs pay (Numba re-optimises every
 callee linked into a function), so each op compiles exactly one specialised
 function, kept small: the geometry bookkeeping (output lengths, padding,
-cropping, average divisors) lives in generic functions typed once per
-process, and the padding code is left out of ops that never pad. The op
+cropping, average divisors) lives in generic functions compiled once per
+machine and dtype (cached by Numba on disk: a new graph's first pool node
+loads them, which saves it a second of compiling), and the padding code is
+left out of ops that never pad. The op
 functions are cached on disk by PyTensor under a key made of the op's props
 and a hash of this file and ``pool.py``: editing either recompiles, and warm
 runs load the machine code instead of compiling.
@@ -53,15 +55,15 @@ _SOURCE_VERSION = int.from_bytes(
 )
 """Part of the cache key of every compiled op: changes whenever the code does."""
 
-_output_length_numba = numba_njit(_output_length)
-_padded_extent_numba = numba_njit(_padded_extent)
+_output_length_numba = numba_njit(_output_length, cache=True)
+_padded_extent_numba = numba_njit(_padded_extent, cache=True)
 
 
 # ---------------------------------------------------------------------------
-# Generic helpers (runtime geometry): typed once per process and dtype.
+# Generic helpers (runtime geometry): compiled once per machine and dtype.
 
 
-@numba_njit
+@numba_njit(cache=True)
 def _as_3d(x):
     """C-contiguous ``(n, rows, cols)`` view of ``x`` (a copy when ``x`` is not contiguous)."""
     n = 1
@@ -70,12 +72,14 @@ def _as_3d(x):
     return np.ascontiguousarray(x).reshape((n, x.shape[-2], x.shape[-1]))
 
 
-@numba_njit
+@numba_njit(cache=True)
 def _with_leading_shape(y, shape):
     """``(n, rows, cols)`` array ``y`` reshaped to the leading axes of ``shape``."""
     return y.reshape(shape[:-2] + (y.shape[1], y.shape[2]))
 
 
+# Not cached: Numba's cache of a function does not see changes to the
+# functions of another file that it calls (here pool.py's).
 @numba_njit
 def _window_layout(rows, cols, ws, stride, pad, ignore_border):
     """``(out_rows, out_cols, padded_rows, padded_cols)`` for ``(rows, cols)`` images."""
@@ -91,7 +95,7 @@ def _window_layout(rows, cols, ws, stride, pad, ignore_border):
     )
 
 
-@numba_njit
+@numba_njit(cache=True)
 def _padded(images, pad, padded_rows, padded_cols, fill):
     """``images`` inside a ``(n, padded_rows, padded_cols)`` array of ``fill``, offset by ``pad``
     (``images`` itself when it already has that shape)."""
@@ -107,7 +111,7 @@ def _padded(images, pad, padded_rows, padded_cols, fill):
     return out
 
 
-@numba_njit
+@numba_njit(cache=True)
 def _cropped(padded, pad, rows, cols):
     """The ``(rows, cols)`` input cells of a padded array, contiguous."""
     n, padded_rows, padded_cols = padded.shape
@@ -121,7 +125,7 @@ def _cropped(padded, pad, rows, cols):
     return out
 
 
-@numba_njit
+@numba_njit(cache=True)
 def _window_counts(rows, cols, out_rows, out_cols, ws, stride, pad, include_pad):
     """``(out_rows, out_cols)`` number of cells each window averages over: the
     input cells, plus the padding cells if ``include_pad``."""
