@@ -92,7 +92,10 @@ class DenseLayer(Layer):
     def get_output_for(self, input, **kwargs):
         num_leading_axes = self.num_leading_axes % input.ndim
         if input.ndim > num_leading_axes + 1:
-            input = input.flatten(num_leading_axes + 1)
+            # The trailing size as an int, not -1 (flatten): the graph then knows
+            # it, and the gradient of W needs no shape check.
+            trailing = int(np.prod(self.input_shape[num_leading_axes:]))
+            input = input.reshape((*input.shape[:num_leading_axes], trailing))
         activation = pt.dot(input, self.W)
         if self.b is not None:
             activation = activation + self.b

@@ -1,6 +1,8 @@
 import numpy as np
 import pytensor
 import pytest
+from pytensor.graph.traversal import ancestors
+from pytensor.tensor.shape import Reshape, SpecifyShape
 
 from convnet import init, nonlinearities
 from convnet.layers import DenseLayer, InputLayer, NINLayer, get_output
@@ -38,6 +40,20 @@ def test_dense_output_matches_numpy():
     layer = DenseLayer(l_in, 5, W=W, b=b, nonlinearity=nonlinearities.tanh)
     x = _random((3, 2, 3, 4))
     np.testing.assert_allclose(_compile(layer, l_in)(x), np.tanh(x.reshape(3, -1) @ W + b), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_leading_axes, input_size", [(1, 24), (2, 12)])
+def test_dense_flattening_keeps_the_input_size_static(num_leading_axes, input_size):
+    """The flattened input's last size is known to the graph, so W's gradient
+    needs no runtime shape check (a SpecifyShape node) to match W."""
+    l_in = InputLayer((None, 2, 3, 4))
+    layer = DenseLayer(l_in, 5, num_leading_axes=num_leading_axes)
+    output = get_output(layer)
+    (flattened,) = [v for v in ancestors([output])
+                    if v.owner and isinstance(v.owner.op, Reshape) and v.owner.inputs[0] is l_in.input_var]
+    assert flattened.type.shape[num_leading_axes:] == (input_size,)
+    grad = pytensor.grad(output.sum(), layer.W)
+    assert not any(isinstance(v.owner.op, SpecifyShape) for v in ancestors([grad]) if v.owner)
 
 
 def test_dense_negative_leading_axes_apply_to_last_axis():
