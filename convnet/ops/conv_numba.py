@@ -80,7 +80,7 @@ for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, 
 # Part of the kernel symbol names and of PyTensor's cache key: bump it when the
 # compiled code changes, here or in the shape checks of convnet.ops.conv (caches
 # do not see changes to other files).
-_CACHE_VERSION = 13
+_CACHE_VERSION = 14
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 19
 # When the direct algorithm replaces im2col (see _direct_chunk), and its
@@ -638,14 +638,15 @@ def _channels_last_filters(filters, filter_shape, flip, hwio, to_hwio):
 
 
 @numba_njit(cache=True)
-def _direct_setup(worker, workers, sizes, params, dtype):
-    """What direct worker ``worker`` of ``workers`` needs: the image and output
-    shapes, the GEMMs of a chunk (see :func:`_direct_gemms`), ``(first image,
-    images)`` of each of its chunks (workers take the chunks in turn), and its
+def _direct_setup(worker, workers, chunk, sizes, params, dtype):
+    """What direct worker ``worker`` of ``workers`` needs, with ``chunk`` images
+    per chunk (see :func:`_direct_chunk`): the image and output shapes, the
+    GEMMs of a chunk (see :func:`_direct_gemms`), ``(first image, images)`` of
+    each of its chunks (workers take the chunks in turn), and its
     buffers: ``images`` for a chunk's images channels-last, with the size of
     one image, and ``products`` for its output (or output gradient) pixel by pixel."""
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
-    batch, chunk = image_shape[0], _direct_chunk(sizes, params)
+    batch = image_shape[0]
     image_size = image_shape[1] * image_shape[2] * image_shape[3]
     chunks = [(first, min(chunk, batch - first)) for first in range(worker * chunk, batch, workers * chunk)]
     return (image_shape, output_shape, _direct_gemms(image_shape, filter_shape, output_shape, steps), chunks,
@@ -654,10 +655,10 @@ def _direct_setup(worker, workers, sizes, params, dtype):
 
 
 @numba_njit(cache=True)
-def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
+def _direct_conv2d_worker(worker, workers, chunk, hwio, pixels, output, sizes, params):
     """The chunks of direct worker ``worker`` (of ``workers``) of Conv2d."""
     image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
-        worker, workers, sizes, params, pixels.dtype)
+        worker, workers, chunk, sizes, params, pixels.dtype)
     out_channels = output_shape[1]
     for first, count in chunks:
         _channels_last(pixels, image_shape, first, count, images)
@@ -670,11 +671,11 @@ def _direct_conv2d_worker(worker, workers, hwio, pixels, output, sizes, params):
 
 
 @numba_njit(cache=True)
-def _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
+def _direct_grad_weights_worker(worker, workers, chunk, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (channels-last) of the chunks of direct worker
     ``worker`` (of ``workers``) of Conv2dGradWeights into ``sums[worker]``."""
     image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
-        worker, workers, sizes, params, pixels.dtype)
+        worker, workers, chunk, sizes, params, pixels.dtype)
     out_channels = output_shape[1]
     for first, count in chunks:
         _channels_last(pixels, image_shape, first, count, images)
@@ -789,12 +790,12 @@ def _worker(kind, chunk, worker, workers, weights, pixels, grads, output, sums, 
     LLVM's re-optimizing the workers, as a function of its own."""
     if kind == _FORWARD:
         if chunk > 0:
-            _direct_conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
+            _direct_conv2d_worker(worker, workers, chunk, weights, pixels, output, sizes, params)
         else:
             _conv2d_worker(worker, workers, weights, pixels, output, sizes, params)
     elif kind == _GRAD_WEIGHTS:
         if chunk > 0:
-            _direct_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
+            _direct_grad_weights_worker(worker, workers, chunk, pixels, grads, sums, sizes, params)
         else:
             _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params)
     else:
@@ -862,9 +863,10 @@ def conv2d_kernel(a, b, out, sizes, params):
         work = _grad_weights_work(a, b, out, sizes, params)
     else:
         work = _grad_inputs_work(a, b, out, sizes, params)
-    _run_workers(work[0], work[1], work[2], work[3], work[4], work[5], work[6], work[7], work[8], work[9])
+    _run_workers(*work)
     if kind == _GRAD_WEIGHTS:
-        _gather_filter_grads(work[1], work[7], out, sizes, params)
+        _, chunk, _, _, _, _, _, sums, _, _ = work
+        _gather_filter_grads(chunk, sums, out, sizes, params)
 
 
 _compiled_kernels = {}
