@@ -61,7 +61,8 @@ def examples_mnist():
 
 def time_convnet(repeats):
     X, y = make_batch()
-    train_fn, val_fn = examples_mnist().compile_functions(examples_mnist().build_cnn(), learning_rate=0.1)
+    mnist = examples_mnist()
+    train_fn, val_fn = mnist.compile_functions(mnist.build_cnn(), learning_rate=0.1)
     return {"train": median_ms(lambda: train_fn(X, y), repeats), "infer": median_ms(lambda: val_fn(X, y), repeats)}
 
 
