@@ -6,7 +6,11 @@ One switch chooses the backend every ``pytensor.function`` compiles for
 ============  ==========================================================
 device        backend
 ============  ==========================================================
-``cpu``       PyTensor's Numba linker (the default)
+``cpu``       convnet's CPU linker (the default): PyTensor's virtual
+              machine over nodes compiled once per signature and cached
+              (see :mod:`convnet.linker`)
+``numba``     PyTensor's Numba linker: the whole graph compiled as one
+              function (slow to compile, no faster to run for ConvNets)
 ``c``         PyTensor's C virtual machine (``CVM``)
 ``jax``       XLA through PyTensor's JAX linker: the GPU when JAX sees
               one, else the CPU
@@ -39,9 +43,11 @@ import warnings
 import pytensor
 from pytensor.compile.mode import get_mode as get_pytensor_mode
 
+from . import linker  # registers the CONVNET_CPU mode
+
 __all__ = ["DeviceUnavailableError", "set_device", "get_device", "get_mode", "parse_device"]
 
-DEVICE_MODES = {"cpu": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
+DEVICE_MODES = {"cpu": linker.MODE_NAME, "numba": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
 
 _current_device = None
 
@@ -69,8 +75,6 @@ def parse_device(spec):
     match = re.fullmatch(r"(cuda|gpu)(\d*)", name)
     if match:
         return "cuda", int(match.group(2) or 0), fallback
-    if name == "numba":
-        name = "cpu"
     if name not in DEVICE_MODES:
         raise ValueError(f"device: unknown device {spec!r}; expected one of cpu, c, jax, cuda (gpu, cudaN)")
     return name, None, fallback
@@ -158,6 +162,8 @@ def configure_from_environment():
     if not _pytensor_sets("floatX"):
         pytensor.config.floatX = theano.get("floatX", "float32")
     device = os.environ.get("CONVNET_DEVICE") or theano.get("device")
+    if not device and not (_pytensor_sets("mode") or _pytensor_sets("linker")):
+        device = "cpu"
     if device:
         if "," not in device and theano.get("fallback"):
             device = f"{device},fallback={theano['fallback']}"

@@ -37,7 +37,7 @@ def restore_mode():
     "spec, expected",
     [
         ("cpu", ("cpu", None, None)),
-        ("numba", ("cpu", None, None)),
+        ("numba", ("numba", None, None)),
         ("c", ("c", None, None)),
         ("jax", ("jax", None, None)),
         ("cuda", ("cuda", 0, None)),
@@ -56,15 +56,19 @@ def test_parse_device_rejects_unknown(spec):
         config.parse_device(spec)
 
 
-def test_default_is_numba_float32():
-    assert run_in_fresh_python(PRINT_CONFIG) == "None NumbaLinker float32"
+def test_default_is_convnet_cpu_linker_float32():
+    assert run_in_fresh_python(PRINT_CONFIG) == "cpu CPULinker float32"
+
+
+def test_a_pytensor_mode_set_by_the_user_is_kept():
+    assert run_in_fresh_python(PRINT_CONFIG, PYTENSOR_FLAGS="mode=NUMBA") == "None NumbaLinker float32"
 
 
 def test_environment_variable_and_theano_flags():
     assert run_in_fresh_python(PRINT_CONFIG, CONVNET_DEVICE="c") == "c VMLinker float32"
     assert run_in_fresh_python(PRINT_CONFIG, THEANO_FLAGS="device=c,floatX=float64") == "c VMLinker float64"
     # $CONVNET_DEVICE wins over Theano's flags
-    assert run_in_fresh_python(PRINT_CONFIG, CONVNET_DEVICE="cpu", THEANO_FLAGS="device=c") == "cpu NumbaLinker float32"
+    assert run_in_fresh_python(PRINT_CONFIG, CONVNET_DEVICE="cpu", THEANO_FLAGS="device=c") == "cpu CPULinker float32"
 
 
 def test_theanorc_is_read(tmp_path):
@@ -84,6 +88,8 @@ def test_set_device_changes_what_functions_compile_for(restore_mode):
     f = pytensor.function([x], 2 * x)
     assert type(f.maker.linker).__name__ == "BlockingJAXLinker"
     config.set_device("cpu")
+    assert type(pytensor.function([x], 2 * x).maker.linker).__name__ == "CPULinker"
+    config.set_device("numba")
     assert type(pytensor.function([x], 2 * x).maker.linker).__name__ == "NumbaLinker"
 
 
