@@ -117,4 +117,4 @@ def test_cuda_with_fallback_warns_and_uses_cpu(restore_mode):
     assert any("falling back to device=cpu" in str(w.message) for w in caught)
     assert config.get_device() == "cpu"
     out = run_in_fresh_python(PRINT_CONFIG, THEANO_FLAGS="device=cuda,fallback=cpu")
-    assert out == "cpu NumbaLinker float32"
+    assert out == "cpu CPULinker float32"
