@@ -70,7 +70,7 @@ def _resnet32(variant):
     from convnet import layers, objectives, regularization, updates
     from convnet.modelzoo.resnet import resnet_cifar
 
-    network = resnet_cifar(5, shortcut="A" if variant == "first" else "B")
+    network = resnet_cifar(5, shortcut="A" if variant == "first" else "B")["prob"]
     input_var = layers.get_all_layers(network)[0].input_var
     target_var = pt.ivector("targets")
     loss = objectives.categorical_crossentropy(layers.get_output(network), target_var).mean()
