@@ -87,8 +87,13 @@ def compiled_node(op, node):
     )
     compiled = numba_njit(wrapper, cache=True, final_function=True)
     if len(node.outputs) == 1:
-        return lambda *inputs: (compiled(*inputs),)
-    return compiled
+        def run(*inputs):
+            return (compiled(*inputs),)
+    else:
+        def run(*inputs):
+            return compiled(*inputs)
+    run.dispatcher = compiled  # Numba's dispatcher: its ``stats`` count cache hits and misses
+    return run
 
 
 @cpu_thunk.register(CAReduce)
@@ -99,13 +104,77 @@ def _careduce_thunk(op, node):
     return compiled_node(op, node)
 
 
+# Up to this many elements a node whose shapes are all static (parameters,
+# their gradients and update-rule state) runs as NumPy: microseconds against
+# a second of compiling each new signature.
+SMALL_STATIC_SIZE = 1 << 20
+
+
+def _small_and_static(node):
+    sizes = []
+    for variable in node.inputs + node.outputs:
+        shape = getattr(variable.type, "shape", None)
+        if shape is None or None in shape:
+            return False
+        sizes.append(int(np.prod(shape, dtype=np.int64)))
+    return max(sizes, default=0) <= SMALL_STATIC_SIZE
+
+
 @cpu_thunk.register(Elemwise)
 def _elemwise_thunk(op, node):
-    # Plain Elemwise nodes are one NumPy ufunc call; fused composites would be
-    # one Python call per element.
-    if isinstance(op.scalar_op, Composite):
-        return compiled_node(op, node)
-    return None
+    # Plain Elemwise nodes are one NumPy ufunc call; a fused composite is
+    # evaluated by NumPy one scalar Op at a time when its arrays are small,
+    # else compiled (PyTensor's own ``perform`` would make one Python call
+    # per element).
+    if not isinstance(op.scalar_op, Composite):
+        return None
+    if _small_and_static(node):
+        evaluate = _composite_by_numpy(op.scalar_op, node)
+        if evaluate is not None:
+            return evaluate
+    return compiled_node(op, node)
+
+
+def _composite_by_numpy(composite, node):
+    """``node`` (an Elemwise of ``composite``) as a sequence of NumPy ufunc
+    calls, one per scalar Op of the composite's graph; None if one of its
+    scalar Ops has no NumPy counterpart."""
+    from pytensor.graph.basic import Constant
+    from pytensor.scalar.basic import Cast, Identity
+    from pytensor.tensor.utils import import_func_from_string
+
+    steps = []
+    for inner in composite.fgraph.toposort():
+        scalar_op = inner.op
+        if isinstance(scalar_op, Cast):
+            dtype = inner.outputs[0].type.dtype
+            steps.append((lambda x, dtype=dtype: np.asarray(x).astype(dtype), inner))
+            continue
+        if isinstance(scalar_op, Identity):
+            steps.append((lambda x: x, inner))
+            continue
+        spec = getattr(scalar_op, "nfunc_spec", None)
+        if spec is None or spec[1] != len(inner.inputs) or spec[2] != len(inner.outputs):
+            return None
+        steps.append((import_func_from_string(spec[0]), inner))
+    inner_inputs, inner_outputs = composite.fgraph.inputs, composite.fgraph.outputs
+    out_dtypes = [v.type.dtype for v in node.outputs]
+
+    def evaluate(*values):
+        env = dict(zip(inner_inputs, values))
+        for function, inner in steps:
+            arguments = [v.data if isinstance(v, Constant) else env[v] for v in inner.inputs]
+            results = function(*arguments)
+            if len(inner.outputs) == 1:
+                results = (results,)
+            env.update(zip(inner.outputs, results))
+        outputs = [v.data if isinstance(v, Constant) else env[v] for v in inner_outputs]
+        shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+        return [np.broadcast_to(np.asarray(value, dtype=dtype), shape).copy()
+                if np.shape(value) != shape else np.asarray(value, dtype=dtype)
+                for value, dtype in zip(outputs, out_dtypes)]
+
+    return evaluate
 
 
 class _CompiledThunk:
