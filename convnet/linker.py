@@ -65,15 +65,38 @@ def cpu_thunk(op, node):
 def compiled_node(op, node):
     """``node``'s Numba implementation as a Python callable, compiled once per
     signature and cached on disk by PyTensor; None where there is none."""
-    from pytensor.link.numba.cache import compile_numba_function_src
-    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key, numba_njit
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
 
     try:
         jitable, key = numba_funcify_and_cache_key(op, node=node)
-    except NotImplementedError:
+    except (NotImplementedError, RuntimeError):
+        # No Numba implementation, or one that needs the Numba linker's own
+        # rewrites: the Op's ``perform`` computes the same thing.
         return None
     if key is None:
         return None
+    compiled = _compiled_by_key.get(key)
+    if compiled is None:
+        compiled = _compiled_by_key[key] = _compile(jitable, key)
+    if len(node.outputs) == 1:
+        def run(*inputs):
+            return (compiled(*inputs),)
+    else:
+        def run(*inputs):
+            return compiled(*inputs)
+    run.dispatcher = compiled  # Numba's dispatcher: its ``stats`` count cache hits and misses
+    return run
+
+
+# One dispatcher per signature and process: a ResNet has hundreds of nodes but
+# a few dozen signatures, and loading one from the disk cache takes 10-30 ms.
+_compiled_by_key = {}
+
+
+def _compile(jitable, key):
+    from pytensor.link.numba.cache import compile_numba_function_src
+    from pytensor.link.numba.dispatch.basic import numba_njit
+
     name = jitable.__name__
     # PyTensor caches its node functions without a CPython wrapper (its graph
     # function calls them); the VM calls them from Python, so this wrapper has
@@ -85,15 +108,7 @@ def compiled_node(op, node):
         global_env={"jitable_func": jitable, "__name__": __name__},
         cache_key=f"{key}_convnet_cpu",
     )
-    compiled = numba_njit(wrapper, cache=True, final_function=True)
-    if len(node.outputs) == 1:
-        def run(*inputs):
-            return (compiled(*inputs),)
-    else:
-        def run(*inputs):
-            return compiled(*inputs)
-    run.dispatcher = compiled  # Numba's dispatcher: its ``stats`` count cache hits and misses
-    return run
+    return numba_njit(wrapper, cache=True, final_function=True)
 
 
 @cpu_thunk.register(CAReduce)
