@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..augmentation import BatchIterator
 from ..layers import InputLayer, Layer, count_params, get_all_params, get_output
+from ..random import get_rng, using_rng
 from ..objectives import aggregate, categorical_crossentropy, squared_error
 from ..regularization import l2 as l2_penalty
 from ..regularization import regularize_network_params
@@ -172,7 +173,9 @@ class NeuralNet(BaseEstimator):
     batch_iterator_train, batch_iterator_test : BatchIterator, optional
         Templates called as ``iterator(X, y)`` for the mini-batches of
         training, and of validation and prediction (see
-        :class:`convnet.augmentation.BatchIterator`).
+        :class:`convnet.augmentation.BatchIterator`). The net trains with a
+        fresh copy of each (:meth:`~convnet.augmentation.BatchIterator.restart`)
+        and never changes the templates, so nets may share one.
     regression : bool, optional
         False: a classifier (softmax output, one unit per class); True: a
         regressor.
@@ -194,6 +197,18 @@ class NeuralNet(BaseEstimator):
     verbose : int, optional
         0 is silent; 1 prints the layers, a progress bar per epoch and a table
         row per epoch.
+    random_state : int, numpy.random.RandomState or None, optional
+        Seeds everything random in training: the initial parameters and the
+        random streams of noise layers (for declared layers, built under
+        ``numpy.random.RandomState(random_state)`` as after
+        :func:`convnet.random.seed`), and the shuffling and augmentation of
+        batch iterators made with ``seed=None``. Two fits with the same
+        seed give the same ``train_history_`` and parameters, in any
+        process. None: layers draw from :func:`convnet.random.get_rng` and
+        the iterators' seed is drawn from it too (so :func:`convnet.random.seed`
+        also makes such nets repeat themselves). A network given as a layer
+        was initialised when it was built: only shuffling and augmentation
+        follow ``random_state`` then.
     **kwargs
         Layer arguments (``{layer}_{argument}``), update rule arguments
         (``update_{argument}``) and objective arguments
@@ -213,6 +228,9 @@ class NeuralNet(BaseEstimator):
     update_variables_ : dict
         The shared variables of the adjustable update arguments, by argument
         name (``"update_learning_rate"``); made when training starts.
+    seed_ : list of int
+        The seed of the training and test batch iterators (those made with
+        ``seed=None``), fixed when the network is built.
 
     Notes
     -----
@@ -250,7 +268,7 @@ class NeuralNet(BaseEstimator):
                  batch_iterator_train=BatchIterator(batch_size=128, shuffle=True),
                  batch_iterator_test=BatchIterator(batch_size=128), regression=False, max_epochs=100,
                  train_split=TrainSplit(eval_size=0.2), on_epoch_finished=(), on_training_finished=(),
-                 mode=None, verbose=0, **kwargs):
+                 mode=None, verbose=0, random_state=None, **kwargs):
         self.layers = layers
         self.update = update
         self.objective = objective
@@ -263,6 +281,7 @@ class NeuralNet(BaseEstimator):
         self.on_training_finished = on_training_finished
         self.mode = mode
         self.verbose = verbose
+        self.random_state = random_state
         for key in kwargs:
             if hasattr(type(self), key):
                 raise TypeError(f"NeuralNet: {key!r} is not a valid keyword argument")
@@ -349,7 +368,7 @@ class NeuralNet(BaseEstimator):
 
     def _discard_network(self):
         self._discard_functions()
-        for built in ("layers_", "classes_", "train_history_"):
+        for built in ("layers_", "classes_", "train_history_", "seed_"):
             vars(self).pop(built, None)
 
     def _prefixed_args(self, prefix):
@@ -375,8 +394,10 @@ class NeuralNet(BaseEstimator):
         if "layers_" in vars(self):
             return self
         _check_prefixes(self._extra_param_names, self.layers)
-        layers = (checkpoint.named_layers(self.layers) if isinstance(self.layers, Layer)
-                  else self._build_declared_layers())
+        with using_rng(self._layer_rng()):
+            layers = (checkpoint.named_layers(self.layers) if isinstance(self.layers, Layer)
+                      else self._build_declared_layers())
+            seed = [int(get_rng().randint(2 ** 31))]
         _check_call(self.update, "update", (None, None), self._prefixed_args("update"))
         _check_call(self.objective, "objective", (None,), dict(target=None, deterministic=False,
                                                                 **self._prefixed_args("objective")))
@@ -387,6 +408,7 @@ class NeuralNet(BaseEstimator):
         if not self.regression and (len(output_shape) != 2 or output_shape[1] is None):
             raise ValueError(f"a classifier's output layer must have shape (None, num_classes), got {output_shape}")
         self.layers_ = layers
+        self.seed_ = seed
         self.train_history_ = []
         if not self.regression:
             self.classes_ = np.arange(output_shape[1])
@@ -411,6 +433,34 @@ class NeuralNet(BaseEstimator):
             built[name] = layer
             previous = layer
         return built
+
+    # -- randomness -----------------------------------------------------------------------------
+
+    def _layer_rng(self):
+        """The generator the network is built with: one seeded by
+        ``random_state``, else convnet's global one."""
+        state = self.random_state
+        if state is None:
+            return get_rng()
+        if isinstance(state, np.random.RandomState):
+            state = int(state.randint(2 ** 32))
+        elif not isinstance(state, numbers.Integral) or isinstance(state, bool) or not 0 <= state < 2 ** 32:
+            raise ValueError(f"NeuralNet: random_state must be None, an integer in [0, 2**32) or a "
+                             f"numpy.random.RandomState, got {state!r}")
+        return np.random.RandomState(int(state))
+
+    def _batches(self, kind):
+        """A fresh copy of the ``"train"`` or ``"test"`` batch iterator
+        template, at the epoch training continues from, seeded from
+        ``seed_`` unless the template has a seed (see
+        :meth:`convnet.augmentation.BatchIterator.restart`). The template
+        itself is never changed; a template without ``restart`` (any callable
+        ``iterator(X, y)``) is deep-copied."""
+        template = self.batch_iterator_train if kind == "train" else self.batch_iterator_test
+        if not hasattr(template, "restart"):
+            return copy.deepcopy(template)
+        epoch = len(self.train_history_) if kind == "train" else 0
+        return template.restart(epoch=epoch, seed=[*self.seed_, 0 if kind == "train" else 1])
 
     def _print_layers(self):
         output_layer = next(reversed(self.layers_.values()))
@@ -572,13 +622,13 @@ class NeuralNet(BaseEstimator):
         train = self._function("train")
         epoch_handlers = ([PrintLog()] if self.verbose else []) + _as_list(self.on_epoch_finished)
         schedules = {key: getattr(self, key) for key in self.update_variables_ if callable(getattr(self, key))}
+        batch_iterator = self._batches("train")
         for _ in range(epochs):
             epoch = len(self.train_history_) + 1
             for key, schedule in schedules.items():
                 self.update_variables_[key].set_value(floatX(schedule(epoch)))
             started = time.perf_counter()
-            batches = tqdm(self.batch_iterator_train(X_train, y_train), desc=f"epoch {epoch}", unit="batch",
-                           leave=False, disable=not self.verbose)
+            batches = self._progress(batch_iterator(X_train, y_train), epoch)
             losses, sizes = [], []
             for Xb, yb in batches:
                 losses.append(float(train(Xb, yb)))
@@ -597,11 +647,21 @@ class NeuralNet(BaseEstimator):
         for handler in _as_list(self.on_training_finished):
             handler(self, self.train_history_)
 
+    def _progress(self, batches, epoch):
+        """A progress bar over one epoch's ``batches``, shown when verbose
+        and standard error is a terminal (or in a notebook), so that log
+        files get no carriage-return clutter."""
+        # tqdm.auto's bar calls iter() on an iterable twice, which would start
+        # two epochs of a BatchIterator: it gets a single iterator instead.
+        total = len(batches) if hasattr(batches, "__len__") else None
+        return tqdm(iter(batches), total=total, desc=f"epoch {epoch}", unit="batch", leave=False,
+                    disable=None if self.verbose else True)
+
     def _evaluate(self, X, y):
         """The mean validation loss (and accuracy, for classification) over ``X``."""
         evaluate = self._function("eval")
         losses, hits, sizes = [], [], []
-        for Xb, yb in self.batch_iterator_test(X, y):
+        for Xb, yb in self._batches("test")(X, y):
             loss, predictions = evaluate(Xb, yb)
             losses.append(float(loss))
             sizes.append(len(Xb))
@@ -631,7 +691,7 @@ class NeuralNet(BaseEstimator):
         check_is_fitted(self, "layers_")
         X = self._check_X(X)
         predict = self._function("predict")
-        return np.concatenate([predict(Xb) for Xb, _ in self.batch_iterator_test(X)])
+        return np.concatenate([predict(Xb) for Xb, _ in self._batches("test")(X)])
 
     def predict(self, X):
         """Class labels (classifier) or outputs (regressor) for ``X``.
