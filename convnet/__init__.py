@@ -20,6 +20,8 @@ from . import backends  # noqa: E402
 
 # convnet's JAX adjustments load with PyTensor's JAX backend (see convnet.jax_backend).
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
+# A task that fails in Dask ends a joblib call on Dask with its error (see convnet.joblib_dask).
+backends.import_when_imported("joblib._dask", "convnet.joblib_dask")
 
 from . import config  # noqa: E402  (reads the device and floatX configuration)
 from . import (  # noqa: E402
