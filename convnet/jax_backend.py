@@ -29,8 +29,8 @@ from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.jax.linker import JAXLinker
 from pytensor.tensor.basic import Alloc, ARange
 
-__all__ = ["BlockingJAXLinker", "DataParallelJAXLinker", "BatchNotDivisibleError", "MODE_NAME",
-           "DATA_PARALLEL_MODE_NAMES"]
+__all__ = ["BlockingJAXLinker", "DataParallelJAXLinker", "DataParallelCUDALinker", "BatchNotDivisibleError",
+           "MODE_NAME", "DATA_PARALLEL_MODE_NAMES"]
 
 
 MODE_NAME = "CONVNET_JAX"
@@ -172,7 +172,7 @@ def jax_funcify_Alloc(op, node, **kwargs):
     return alloc
 
 
-register_mode(MODE_NAME, Mode(linker=BlockingJAXLinker(), optimizer=get_mode("JAX").optimizer))
-for _linker in (DataParallelJAXLinker, DataParallelCUDALinker):
-    register_mode(DATA_PARALLEL_MODE_NAMES[_linker.platform],
-                  Mode(linker=_linker(), optimizer=get_mode("JAX").optimizer))
+_optimizer = get_mode("JAX").optimizer
+register_mode(MODE_NAME, Mode(linker=BlockingJAXLinker(), optimizer=_optimizer))
+register_mode(DATA_PARALLEL_MODE_NAMES[None], Mode(linker=DataParallelJAXLinker(), optimizer=_optimizer))
+register_mode(DATA_PARALLEL_MODE_NAMES["gpu"], Mode(linker=DataParallelCUDALinker(), optimizer=_optimizer))
