@@ -4,8 +4,9 @@ The modules keep Lasagne's names: ``convnet.layers``, ``convnet.init``,
 ``convnet.nonlinearities``, ``convnet.objectives``, ``convnet.updates``,
 ``convnet.regularization``, ``convnet.random``, ``convnet.utils``; plus
 ``convnet.ops`` (convolution and pooling), ``convnet.config`` (where graphs
-run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo`` and
-the scikit-learn estimator ``convnet.NeuralNet`` (needs scikit-learn).
+run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo``, the
+scikit-learn estimator ``convnet.NeuralNet`` and seeded ensembles of it,
+``convnet.ensemble`` (both need scikit-learn).
 """
 import os
 
