@@ -1,6 +1,7 @@
 """The scikit-learn estimator :class:`NeuralNet` (after nolearn's)."""
 import copy
 import inspect
+import json
 import numbers
 import time
 from collections import OrderedDict
@@ -9,6 +10,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.tensor.random.type import RandomGeneratorType
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -801,6 +803,137 @@ class NeuralNet(BaseEstimator):
         checkpoint.load_params(self.initialize().layers_, source)
         return self
 
+    # -- training checkpoints -------------------------------------------------------------------
+
+    _CHECKPOINT_FORMAT = "convnet.NeuralNet training state 1"
+
+    def _training_state(self):
+        """The shared variables a training checkpoint holds, by checkpoint
+        key: ``param:`` the parameters, ``variable:`` the adjustable update
+        arguments, ``state:`` the update rule's own state (momentum
+        velocities, Adam's moments and step count), found among the shared
+        variables of the compiled training function; and ``generator:``
+        the random generators of noise layers. Compiles the training
+        function if needed."""
+        train = self._function("train")
+        params = checkpoint.named_params(self.layers_)
+        variables = self.update_variables_
+        known = set(params.values()) | set(variables.values())
+        state, generators = {}, {}
+        for variable in train.get_shared():
+            if variable in known:
+                continue
+            if isinstance(variable.type, RandomGeneratorType):
+                generators[f"generator:{len(generators)}"] = variable
+            else:
+                state[f"state:{len(state)}:{variable.name or ''}"] = variable
+        return {**{f"param:{k}": v for k, v in params.items()},
+                **{f"variable:{k}": v for k, v in variables.items()}, **state}, generators
+
+    def save_checkpoint(self, path):
+        """Save the whole training state to an ``.npz`` file, atomically, so
+        that :meth:`load_checkpoint` continues training exactly where it
+        stopped.
+
+        The file holds the parameters, the update rule's state (momentum
+        velocities, Adam's moments), the adjustable update arguments
+        (``update_variables_``), ``train_history_`` (and with it the epoch
+        count that schedules, ``AdjustVariable`` and the batch iterators'
+        shuffling and augmentation follow), ``seed_``, ``classes_`` and the
+        states of the noise layers' random generators. Arrays are stored as
+        such and the rest as JSON, without pickle. Handlers keep their own
+        state (an :class:`EarlyStopping`'s best epoch is not saved).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (used as given; conventionally ``.npz``).
+
+        Examples
+        --------
+        >>> # net.fit(X, y, epochs=2); net.save_checkpoint('run.npz')
+        >>> # later, in another process, a net made with the same arguments:
+        >>> # net.load_checkpoint('run.npz').fit(X, y, epochs=3)  # as 5 epochs in one go
+        """
+        self.initialize()
+        variables, generators = self._training_state()
+        arrays = {key: variable.get_value() for key, variable in variables.items()}
+        if not self.regression:
+            arrays["classes_"] = np.asarray(self.classes_)
+        meta = {
+            "format": self._CHECKPOINT_FORMAT,
+            "train_history": self.train_history_,
+            "seed": self.seed_,
+            "input_shape": list(self._input_layer.shape),
+            "n_features_in": getattr(self, "n_features_in_", None),
+            "generators": [variable.get_value(borrow=True).bit_generator.state for variable in generators.values()],
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta, default=_json_value).encode(), dtype=np.uint8)
+        checkpoint.write_npz(path, arrays)
+
+    def load_checkpoint(self, path):
+        """Restore a training state saved by :meth:`save_checkpoint`; the next
+        :meth:`fit` or :meth:`partial_fit` continues from it exactly.
+
+        The net must be made with the same arguments as the one that saved
+        the file (layers, update rule; ``max_epochs`` and handlers may
+        differ). Builds and compiles the net if needed.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_checkpoint`.
+
+        Returns
+        -------
+        NeuralNet
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            When the file is not such a checkpoint or does not fit this net
+            (every mismatch is listed); nothing is changed then.
+        """
+        arrays = checkpoint.read_npz(path)
+        try:
+            meta = json.loads(arrays.pop("meta").tobytes())
+            if meta.get("format") != self._CHECKPOINT_FORMAT:
+                raise ValueError(f"format {meta.get('format')!r}, expected {self._CHECKPOINT_FORMAT!r}")
+        except (KeyError, ValueError, AttributeError) as e:
+            raise ValueError(f"{path} is not a NeuralNet training checkpoint: {e}") from None
+        built = "layers_" in vars(self)
+        try:
+            self._initialize(tuple(meta["input_shape"][1:]))
+            variables, generators = self._training_state()
+            classes = arrays.pop("classes_", None)
+            problems = checkpoint.mismatches(variables, arrays)
+            states = meta["generators"]
+            if len(states) != len(generators) or any(state.get("bit_generator") not in _BIT_GENERATORS
+                                                     for state in states):
+                problems.append(f"random generators: {len(states)} in the file, {len(generators)} in the network")
+            if not self.regression and (classes is None or len(classes) != len(self.classes_)):
+                problems.append(f"classes: {None if classes is None else len(classes)} in the file, "
+                                f"{len(self.classes_)} output units")
+            if problems:
+                raise ValueError(f"the checkpoint {path} does not fit this net; nothing was loaded:\n  "
+                                 + "\n  ".join(problems))
+        except BaseException:
+            if not built:
+                self._discard_network()
+            raise
+        for key, variable in variables.items():
+            variable.set_value(arrays[key].astype(variable.dtype))
+        for variable, state in zip(generators.values(), states):
+            variable.set_value(_generator_from_state(state), borrow=True)
+        if classes is not None:
+            self.classes_ = classes
+        self.train_history_ = meta["train_history"]
+        self.seed_ = meta["seed"]
+        if meta["n_features_in"] is not None:
+            self.n_features_in_ = meta["n_features_in"]
+        return self
+
 
 def _sample_shape(X):
     """The shape of one sample of ``X``, or None when ``X`` is not array-like
@@ -825,6 +958,23 @@ def _fill_input_shape(args, sample_shape):
     filled = (shape[0],) + tuple(given if given is not None else int(size)
                                  for given, size in zip(shape[1:], sample_shape))
     return {**args, "shape": filled}
+
+
+def _json_value(value):
+    """NumPy scalars and arrays in a training history, as JSON values."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a training checkpoint cannot store {value!r} ({type(value).__name__}) in train_history_")
+
+
+# The bit generators a checkpoint may name (never an arbitrary attribute of numpy.random).
+_BIT_GENERATORS = {name: getattr(np.random, name) for name in ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")}
+
+
+def _generator_from_state(state):
+    generator = np.random.Generator(_BIT_GENERATORS[state["bit_generator"]]())
+    generator.bit_generator.state = state
+    return generator
 
 
 def _as_list(handlers):
