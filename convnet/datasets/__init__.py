@@ -20,6 +20,7 @@ Examples
 """
 from .cifar import load_cifar10, load_cifar100
 from .download import download_file, file_sha256
+from .folder import ImageFolder
 from .errors import ChecksumError, DataFileError, DownloadError, IdxFormatError, SampleDataWarning
 from .idx import load_idx, save_idx
 from .mnist import DatasetSplits, IdxFiles, cache_dir, load_fashion_mnist, load_idx_dataset, load_mnist
@@ -30,6 +31,7 @@ __all__ = [
     "load_idx_dataset",
     "load_cifar10",
     "load_cifar100",
+    "ImageFolder",
     "DatasetSplits",
     "IdxFiles",
     "cache_dir",
