@@ -57,6 +57,7 @@ class PretrainedWeights(NamedTuple):
     digest: str
 
 
+#: The published weight files convnet knows, by name: ``{name: PretrainedWeights}``.
 PRETRAINED = {
     "vgg16-lasagne": PretrainedWeights("vgg16", "lasagne", "vgg16.pkl",
                                        ("https://s3.amazonaws.com/lasagne/recipes/pretrained/imagenet/",),
