@@ -31,8 +31,8 @@ EXPECTED_FAILURES = {
 def test_check_estimator_fails_only_where_the_architecture_is_fixed():
     # input_shape=(None, None): the number of features comes from the data
     net = NeuralNet([("input", InputLayer), ("output", DenseLayer)], input_shape=(None, None),
-                    output_num_units=3, output_nonlinearity=softmax, update_learning_rate=0.1,
-                    max_epochs=20, mode=MODE, random_state=0)
+                    output_num_units=3, output_nonlinearity=softmax, update_learning_rate=0.3,
+                    max_epochs=8, mode=MODE, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = check_estimator(net, on_fail=None)
