@@ -127,3 +127,19 @@ def test_history_values_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="cannot store"):
         net.save_checkpoint(tmp_path / "x.npz")
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_regressor_resumes_too(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (X @ np.array([1.0, -2.0, 0.5]) + 0.1).astype(np.float32)
+
+    def regressor():
+        return NeuralNet([("input", InputLayer), ("output", DenseLayer)], input_shape=(None, 3),
+                         output_num_units=1, output_nonlinearity=None, regression=True, update=adam,
+                         update_learning_rate=0.05, max_epochs=4, mode=MODE, random_state=1)
+
+    whole = regressor().fit(X, y)
+    regressor().fit(X, y, epochs=1).save_checkpoint(tmp_path / "r.npz")
+    resumed = regressor().load_checkpoint(tmp_path / "r.npz").fit(X, y, epochs=3)
+    assert_identical(resumed, whole)
