@@ -16,7 +16,9 @@ Here the callback is called with the error too; joblib's callback raises
 it, registers the batch as failed, and the ``Parallel`` call raises it.
 convnet applies this when joblib loads its Dask backend
 (:func:`convnet.backends.when_imported`), so
-``joblib.parallel_backend("dask")`` needs nothing more.
+``joblib.parallel_backend("dask")`` needs nothing more; only to a
+``_collect`` that uses the attributes this one uses (a later joblib that
+reorganizes it is left as it is).
 """
 import asyncio
 
@@ -41,4 +43,6 @@ async def collect_reporting_errors(self):
         await asyncio.sleep(0.01)
 
 
-DaskDistributedBackend._collect = collect_reporting_errors
+_USED = {"_continue", "waiting_futures", "_results", "_callbacks"}
+if _USED <= set(DaskDistributedBackend._collect.__code__.co_names):
+    DaskDistributedBackend._collect = collect_reporting_errors
