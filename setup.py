@@ -37,6 +37,7 @@ setup(
             "matplotlib>=3.7",
             "pillow>=10",
             "sphinx>=7",
+            "safetensors>=0.4",
         ],
     },
     classifiers=[
