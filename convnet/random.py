@@ -21,17 +21,24 @@ Shuffling and augmentation have their own seeds
 """
 import contextlib
 import numbers
+import threading
 
 import numpy as np
 
 __all__ = ["get_rng", "set_rng", "seed", "using_rng", "new_stream_seed"]
 
 _rng = np.random
+# using_rng's generator, per thread: nets built at once in several threads
+# (a threaded joblib or Dask backend) do not draw from each other's generators.
+_local = threading.local()
 
 
 def get_rng():
-    """Return the generator in use (``numpy.random`` until :func:`set_rng`)."""
-    return _rng
+    """Return the generator in use: that of the innermost :func:`using_rng`
+    block of this thread, else the one :func:`set_rng` installed
+    (``numpy.random`` at first)."""
+    rng = getattr(_local, "rng", None)
+    return _rng if rng is None else rng
 
 
 def set_rng(new_rng):
@@ -62,7 +69,8 @@ def seed(n):
 
 @contextlib.contextmanager
 def using_rng(rng):
-    """Use ``rng`` inside a ``with`` block, then restore the previous generator.
+    """Use ``rng`` inside a ``with`` block, in this thread only, then restore
+    the previous generator.
 
     Parameters
     ----------
@@ -80,12 +88,12 @@ def using_rng(rng):
     >>> bool((a == b).all())
     True
     """
-    previous = get_rng()
-    set_rng(rng)
+    previous = getattr(_local, "rng", None)
+    _local.rng = rng
     try:
         yield rng
     finally:
-        set_rng(previous)
+        _local.rng = previous
 
 
 def new_stream_seed():

@@ -58,3 +58,27 @@ def test_using_rng_restores_the_previous_generator_even_on_errors():
             assert convnet.random.get_rng() is inner
             raise RuntimeError
     assert convnet.random.get_rng() is outer
+
+
+def test_using_rng_is_per_thread():
+    import threading
+    outer, inner, other = (np.random.RandomState(i) for i in range(3))
+    convnet.random.set_rng(outer)
+    inside, release = threading.Event(), threading.Event()
+    seen = {}
+
+    def worker():
+        with convnet.random.using_rng(other):
+            inside.set()
+            release.wait(10)
+            seen["worker"] = convnet.random.get_rng()
+
+    with convnet.random.using_rng(inner):
+        thread = threading.Thread(target=worker)
+        thread.start()
+        inside.wait(10)
+        seen["main"] = convnet.random.get_rng()  # while the worker is in its own block
+        release.set()
+        thread.join()
+    assert seen == {"main": inner, "worker": other}
+    assert convnet.random.get_rng() is outer

@@ -544,17 +544,24 @@ class NeuralNet(BaseEstimator):
         ``X`` and ``y`` checked as :meth:`_check_X` and :meth:`_check_y` do."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
-        self._initialize(_sample_shape(X))
-        X = self._check_X(X, fitting=True)
+        X = self._validated(X, fitting=True)
+        self._initialize(X.shape[1:])
+        X = self._check_input_shape(X)
         return X, self._check_y(y, len(X), classes)
 
-    def _check_X(self, X, fitting=False):
-        """``X`` as a float array of the input layer's shape: finite, real,
-        dense, with samples (two when a validation set is split off for
-        fitting); ``n_features_in_`` is set at the first fit."""
+    def _validated(self, X, fitting=False):
+        """``X`` as a float array: finite, real, dense, with samples (two
+        when a validation set is split off for fitting); ``n_features_in_``
+        is set at the first fit."""
         min_samples = 2 if fitting and self.train_split is not None else 1
-        X = validate_data(self, X, reset=fitting and not self.train_history_, dtype=pytensor.config.floatX,
-                          allow_nd=True, ensure_min_samples=min_samples, ensure_min_features=1)
+        first_fit = fitting and not vars(self).get("train_history_")
+        return validate_data(self, X, reset=first_fit, dtype=pytensor.config.floatX, allow_nd=True,
+                             ensure_min_samples=min_samples, ensure_min_features=1)
+
+    def _check_X(self, X):
+        return self._check_input_shape(self._validated(X))
+
+    def _check_input_shape(self, X):
         expected = self._input_layer.shape
         if X.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected, X.shape)):
             raise ValueError(f"X has shape {X.shape}, but the input layer expects {expected} (None: any size)")
@@ -933,18 +940,6 @@ class NeuralNet(BaseEstimator):
         if meta["n_features_in"] is not None:
             self.n_features_in_ = meta["n_features_in"]
         return self
-
-
-def _sample_shape(X):
-    """The shape of one sample of ``X``, or None when ``X`` is not array-like
-    (the data checks then say what is wrong)."""
-    shape = getattr(X, "shape", None)
-    if not isinstance(shape, tuple):
-        try:
-            shape = np.asarray(X).shape
-        except (TypeError, ValueError):
-            return None
-    return shape[1:]
 
 
 def _fill_input_shape(args, sample_shape):

@@ -117,3 +117,15 @@ def test_bad_random_state(state):
 def test_random_state_instance_is_accepted():
     a = fit_history(seeded_net(np.random.RandomState(9)))[0]
     assert a == fit_history(seeded_net(np.random.RandomState(9)))[0]
+
+
+def test_seeded_fits_in_threads_match_fits_one_after_the_other():
+    # nets built at once in several threads each use their own seed's generator
+    sequential = [fit_history(seeded_net(seed))[0] for seed in (21, 22)]
+    threaded = joblib.Parallel(n_jobs=2, backend="threading")(
+        joblib.delayed(fit_history)(seeded_net(seed)) for seed in (21, 22))
+    # (to rounding: BLAS may split its sums differently while another thread computes)
+    for (history_, _), expected in zip(threaded, sequential):
+        for entry, expected_entry in zip(history_, expected):
+            assert entry.keys() == expected_entry.keys()
+            np.testing.assert_allclose(list(entry.values()), list(expected_entry.values()), rtol=1e-6)
