@@ -197,10 +197,9 @@ class _CompiledThunk:
 
     __slots__ = ("function", "inputs", "outputs", "scalar_outputs", "lazy")
 
-    def __init__(self, function, node, storage_map):
+    def __init__(self, function, node, inputs, outputs):
         self.function = function
-        self.inputs = [storage_map[v] for v in node.inputs]
-        self.outputs = [storage_map[v] for v in node.outputs]
+        self.inputs, self.outputs = inputs, outputs
         # Compiled code returns NumPy scalars for 0-d results; the graph
         # passes 0-d arrays.
         self.scalar_outputs = [getattr(v.type, "ndim", None) == 0 for v in node.outputs]
@@ -231,7 +230,10 @@ class CPULinker(VMLinker):
         for index, node in enumerate(order):
             function = cpu_thunk(node.op, node)
             if function is not None:
-                thunks[index] = _CompiledThunk(function, node, vm.storage_map)
+                # The storage cells the node's own thunk was given: the VM may
+                # since have shared cells between variables in its storage map.
+                old = thunks[index]
+                thunks[index] = _CompiledThunk(function, node, old.inputs, old.outputs)
         return vm, input_storage, output_storage, thunks, order
 
 

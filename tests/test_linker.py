@@ -155,3 +155,20 @@ def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cach
     # Another process, another image size: every compiled node comes from the cache.
     again = run(14)
     assert again == {"nodes": first["nodes"], "misses": 0, "hits": first["nodes"]}
+
+
+def test_storage_the_vm_shares_between_variables_stays_consistent():
+    # The VM lets variables whose lifetimes do not overlap share a storage
+    # cell; compiled and NumPy thunks must read and write the cells the Ops'
+    # own thunks were given (a squared hinge loss once read an empty cell).
+    scores, targets = pt.matrix("scores"), pt.ivector("targets")
+    correct = pt.sum(scores * convnet.utils.one_hot(targets, 4), axis=1, keepdims=True)
+    hinge = pt.mean(pt.sum(pt.maximum(0.0, 1.0 + scores - correct) ** 2, axis=1) - 1.0)
+    accuracy = pt.mean(pt.eq(pt.argmax(scores, axis=1), targets))
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(7, 4)).astype(scores.dtype), rng.integers(0, 4, 7).astype("int32")
+    expected = pytensor.function([scores, targets], [hinge, accuracy], mode="FAST_COMPILE")(*values)
+    function = pytensor.function([scores, targets], [hinge, accuracy], mode=MODE_NAME)
+    for _ in range(2):
+        for result, reference in zip(function(*values), expected):
+            np.testing.assert_allclose(result, reference, rtol=1e-5)
