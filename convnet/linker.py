@@ -37,6 +37,11 @@ Examples
 >>> float(f(np.zeros((2, 3), x.dtype)))
 6.0
 """
+import os
+import queue
+import threading
+import warnings
+from concurrent.futures import Future
 from functools import singledispatch
 
 import numpy as np
@@ -63,8 +68,121 @@ def cpu_thunk(op, node):
 
 
 def compiled_node(op, node):
-    """``node``'s Numba implementation as a Python callable, compiled once per
-    signature and cached on disk by PyTensor; None where there is none."""
+    """``node``'s Numba implementation, compiled once per signature and cached
+    on disk by PyTensor, as a callable that returns None until it is ready.
+
+    The compilation runs on :data:`compiler`'s thread, so the first batches
+    of a new network run while it compiles: until then the node's thunk
+    falls back to NumPy (the Op's ``perform``).  An Op without a (cacheable)
+    Numba implementation stays on its fallback.
+    """
+    return _TieredFunction(op, node)
+
+
+class _Compiler:
+    """One background thread that compiles nodes, in the order first met.
+
+    Compiling is mostly LLVM, which runs without the GIL, so the thread
+    overlaps with the NumPy work of the main thread.  :meth:`wait` blocks
+    until everything asked for is compiled (benchmarks and tests use it);
+    ``background = False`` compiles on the calling thread instead.
+    """
+
+    def __init__(self):
+        self.background = os.environ.get("CONVNET_BACKGROUND_COMPILE", "1") != "0"
+        self._queue = queue.Queue()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def submit(self, function, *args):
+        future = Future()
+        if not self.background:
+            _run_into(future, function, args)
+            return future
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                # A daemon thread: a process that ends while a node compiles
+                # does not wait for it (the node compiles again next time).
+                self._thread = threading.Thread(target=self._work, name="convnet-compiler", daemon=True)
+                self._thread.start()
+        self._queue.put((future, function, args))
+        return future
+
+    def _work(self):
+        while True:
+            future, function, args = self._queue.get()
+            _run_into(future, function, args)
+            self._queue.task_done()
+
+    def wait(self):
+        """Block until every compilation asked for so far is done."""
+        self._queue.join()
+
+
+def _run_into(future, function, args):
+    try:
+        future.set_result(function(*args))
+    except BaseException as error:  # noqa: BLE001  (reported through the future)
+        future.set_exception(error)
+
+
+compiler = _Compiler()
+
+
+class _TieredFunction:
+    """``f(*inputs) -> outputs`` through the node's compiled code once it is
+    ready, else None (the caller falls back); ``interim``, if given, computes
+    the outputs meanwhile instead of returning None."""
+
+    __slots__ = ("op", "node", "interim", "future", "compiled", "synchronous")
+
+    def __init__(self, op, node, interim=None):
+        self.op, self.node, self.interim = op, node, interim
+        self.future = self.compiled = None
+        self.synchronous = False
+
+    @property
+    def dispatcher(self):
+        """Numba's dispatcher (its ``stats`` count cache hits and misses), once compiled."""
+        return getattr(self.compiled, "dispatcher", None)
+
+    def __call__(self, *inputs):
+        if self.compiled is not None:
+            return self.compiled(*inputs)
+        if self.future is None:
+            import numba
+
+            signature = tuple(numba.typeof(value) for value in inputs)
+            if self.synchronous:
+                future = Future()
+                _run_into(future, _build_node_function, (self.op, self.node, signature))
+                self.future = future
+            else:
+                self.future = compiler.submit(_build_node_function, self.op, self.node, signature)
+        if self.future.done():
+            try:
+                self.compiled = self.future.result() or _NO_COMPILED_CODE
+            except Exception as error:  # noqa: BLE001  (the fallback computes the same, slower)
+                warnings.warn(f"convnet's CPU linker could not compile {self.node} ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''}); it runs the Op's NumPy "
+                              "implementation instead", RuntimeWarning, stacklevel=2)
+                self.compiled = _NO_COMPILED_CODE
+            if self.compiled is _NO_COMPILED_CODE and self.interim is not None:
+                self.compiled = self.interim
+            return self.compiled(*inputs)
+        return self.interim(*inputs) if self.interim is not None else None
+
+
+def _no_compiled_code(*inputs):
+    return None
+
+
+_NO_COMPILED_CODE = _no_compiled_code
+
+
+def _build_node_function(op, node, signature):
+    """The node's compiled function for ``signature`` (Numba types of the
+    inputs), or None when the Op has no cacheable Numba implementation."""
     from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
 
     try:
@@ -75,38 +193,43 @@ def compiled_node(op, node):
         return None
     if key is None:
         return None
-    compiled = _compiled_by_key.get(key)
-    if compiled is None:
-        compiled = _compiled_by_key[key] = _compile(jitable, key)
+    with _dispatchers_lock:
+        dispatcher = _compiled_by_key.get(key)
+        if dispatcher is None:
+            dispatcher = _compiled_by_key[key] = _compile(jitable, key, len(node.inputs))
+        dispatcher.compile(signature)
     if len(node.outputs) == 1:
         def run(*inputs):
-            return (compiled(*inputs),)
+            return (dispatcher(*inputs),)
     else:
         def run(*inputs):
-            return compiled(*inputs)
-    run.dispatcher = compiled  # Numba's dispatcher: its ``stats`` count cache hits and misses
+            return dispatcher(*inputs)
+    run.dispatcher = dispatcher
     return run
 
 
 # One dispatcher per signature and process: a ResNet has hundreds of nodes but
 # a few dozen signatures, and loading one from the disk cache takes 10-30 ms.
 _compiled_by_key = {}
+_dispatchers_lock = threading.Lock()
 
 
-def _compile(jitable, key):
+def _compile(jitable, key, n_inputs):
     from pytensor.link.numba.cache import compile_numba_function_src
     from pytensor.link.numba.dispatch.basic import numba_njit
 
     name = jitable.__name__
+    arguments = ", ".join(f"x{i}" for i in range(n_inputs))
     # PyTensor caches its node functions without a CPython wrapper (its graph
     # function calls them); the VM calls them from Python, so this wrapper has
-    # one, under a key of its own.  ``__name__`` lets Numba rebuild the
-    # wrapper's environment when it loads the cached code.
+    # one, under a key of its own.  Named arguments, not *args, so that it
+    # compiles ahead of its first call for a known signature.  ``__name__``
+    # lets Numba rebuild the wrapper's environment when it loads the cached code.
     wrapper = compile_numba_function_src(
-        src=f"def {name}(*args): return jitable_func(*args)",
+        src=f"def {name}({arguments}): return jitable_func({arguments})",
         function_name=name,
         global_env={"jitable_func": jitable, "__name__": __name__},
-        cache_key=f"{key}_convnet_cpu",
+        cache_key=f"{key}_convnet_cpu{n_inputs}",
     )
     return numba_njit(wrapper, cache=True, final_function=True)
 
@@ -143,11 +266,13 @@ def _elemwise_thunk(op, node):
     # per element).
     if not isinstance(op.scalar_op, Composite):
         return None
-    if _small_and_static(node):
-        evaluate = _composite_by_numpy(op.scalar_op, node)
-        if evaluate is not None:
-            return evaluate
-    return compiled_node(op, node)
+    evaluate = _composite_by_numpy(op.scalar_op, node)
+    if evaluate is not None and _small_and_static(node):
+        return evaluate
+    tiered = _TieredFunction(op, node, interim=evaluate)
+    # Without a NumPy version, waiting for the compiler beats a Python call per element.
+    tiered.synchronous = evaluate is None
+    return tiered
 
 
 def _composite_by_numpy(composite, node):
@@ -193,13 +318,16 @@ def _composite_by_numpy(composite, node):
 
 
 class _CompiledThunk:
-    """A VM thunk that calls ``function`` on the node's input storage."""
+    """A VM thunk that calls ``function`` on the node's input storage, or the
+    node's own thunk (``fallback``) while ``function`` returns None."""
 
-    __slots__ = ("function", "inputs", "outputs", "scalar_outputs", "lazy")
+    __slots__ = ("function", "inputs", "outputs", "scalar_outputs", "lazy", "fallback")
 
-    def __init__(self, function, node, inputs, outputs):
-        self.function = function
-        self.inputs, self.outputs = inputs, outputs
+    def __init__(self, function, node, fallback):
+        self.function, self.fallback = function, fallback
+        # The storage cells the node's own thunk was given: the VM may since
+        # have shared cells between variables in its storage map.
+        self.inputs, self.outputs = fallback.inputs, fallback.outputs
         # Compiled code returns NumPy scalars for 0-d results; the graph
         # passes 0-d arrays.
         self.scalar_outputs = [getattr(v.type, "ndim", None) == 0 for v in node.outputs]
@@ -207,6 +335,9 @@ class _CompiledThunk:
 
     def __call__(self):
         results = self.function(*[cell[0] for cell in self.inputs])
+        if results is None:
+            self.fallback()
+            return
         for cell, value, scalar in zip(self.outputs, results, self.scalar_outputs):
             cell[0] = np.asarray(value) if scalar else value
 
@@ -226,14 +357,16 @@ class CPULinker(VMLinker):
         # Loading PyTensor's Numba backend registers convnet's Numba Ops with cpu_thunk.
         import pytensor.link.numba.dispatch  # noqa: F401
 
+        # A graph restored from the graph cache was compiled on this machine
+        # before: its nodes load from the disk cache at once, with no NumPy detour.
+        restored = getattr(self.fgraph, "convnet_restored", False)
         # The VM runs this very list, so replacing an entry replaces the node's thunk.
         for index, node in enumerate(order):
             function = cpu_thunk(node.op, node)
             if function is not None:
-                # The storage cells the node's own thunk was given: the VM may
-                # since have shared cells between variables in its storage map.
-                old = thunks[index]
-                thunks[index] = _CompiledThunk(function, node, old.inputs, old.outputs)
+                if restored and isinstance(function, _TieredFunction):
+                    function.synchronous = True
+                thunks[index] = _CompiledThunk(function, node, thunks[index])
         return vm, input_storage, output_storage, thunks, order
 
 
