@@ -37,6 +37,7 @@ Examples
 >>> float(f(np.zeros((2, 3), x.dtype)))
 6.0
 """
+import functools
 import os
 import queue
 import threading
@@ -275,12 +276,16 @@ def _elemwise_thunk(op, node):
     return tiered
 
 
+_ASSOCIATIVE_UFUNCS = ("add", "multiply", "maximum", "minimum", "logical_and", "logical_or",
+                       "bitwise_and", "bitwise_or")
+
+
 def _composite_by_numpy(composite, node):
     """``node`` (an Elemwise of ``composite``) as a sequence of NumPy ufunc
     calls, one per scalar Op of the composite's graph; None if one of its
     scalar Ops has no NumPy counterpart."""
     from pytensor.graph.basic import Constant
-    from pytensor.scalar.basic import Cast, Identity
+    from pytensor.scalar.basic import Cast, Clip, Identity
     from pytensor.tensor.utils import import_func_from_string
 
     steps = []
@@ -293,10 +298,21 @@ def _composite_by_numpy(composite, node):
         if isinstance(scalar_op, Identity):
             steps.append((lambda x: x, inner))
             continue
+        if isinstance(scalar_op, Clip):
+            steps.append((np.clip, inner))
+            continue
         spec = getattr(scalar_op, "nfunc_spec", None)
-        if spec is None or spec[1] != len(inner.inputs) or spec[2] != len(inner.outputs):
+        if spec is None or spec[2] != len(inner.outputs):
             return None
-        steps.append((import_func_from_string(spec[0]), inner))
+        function = import_func_from_string(spec[0])
+        if spec[1] != len(inner.inputs):
+            # PyTensor's n-ary sums and products: NumPy's ufuncs are binary.
+            if spec[0] not in _ASSOCIATIVE_UFUNCS or spec[1] != 2:
+                return None
+            function = functools.partial(functools.reduce, function)
+            steps.append((lambda *values, reduce=function: reduce(values), inner))
+            continue
+        steps.append((function, inner))
     inner_inputs, inner_outputs = composite.fgraph.inputs, composite.fgraph.outputs
     out_dtypes = [v.type.dtype for v in node.outputs]
 

@@ -89,7 +89,9 @@ def test_small_static_composites_run_as_numpy_and_large_ones_compiled():
     small = pytensor.shared(np.linspace(-2, 2, 12).astype("float32").reshape(3, 4), shape=(3, 4))
     big = pt.matrix("big")
     expressions = [
-        pt.switch(small > 0, pt.exp(small) * 2 - 1, pt.log1p(small ** 2)).astype("float64"),
+        # with a cast, a three-input product and a clip, which NumPy has in other forms
+        pt.switch(small > 0, pt.exp(small) * 2 - 1, pt.log1p(small ** 2) * small * pt.clip(small, -1, 0.5)
+                  ).astype("float64"),
         pt.switch(big > 0, pt.exp(big) * 2 - 1, pt.log1p(big ** 2)),
     ]
     ours = pytensor.function([big], expressions, mode=MODE_NAME)
