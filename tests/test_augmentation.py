@@ -393,7 +393,7 @@ def test_worker_exception_reaches_the_consumer():
     (lambda X, rng: None, TypeError, r"returned None instead of the batch"),
     (lambda X, rng: X[:-1], ValueError, r"returned float32 of shape \(9, 1, 4, 4\) for a batch of shape "
                                         r"\(10, 1, 4, 4\); it must return as many images"),
-    (lambda X, rng: X.reshape(len(X), -1), ValueError, r"of shape \(10, 16\).*with 4 dimensions"),
+    (lambda X, rng: X.reshape(len(X), -1), ValueError, r"returned float32 of shape \(10, 16\).*with 4 dimensions"),
     (lambda X, rng: "images", ValueError, r"returned <U6 of shape \(\)"),
     (lambda X, rng: [object()] * len(X), ValueError, r"returned object"),
 ])
