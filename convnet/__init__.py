@@ -20,6 +20,7 @@ from . import backends  # noqa: E402
 
 # convnet's JAX adjustments load with PyTensor's JAX backend (see convnet.jax_backend).
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
+backends.import_when_imported(backends.NUMBA_DISPATCH, "convnet.numba_graph_release")
 
 from . import config  # noqa: E402  (reads the device and floatX configuration)
 from . import (  # noqa: E402

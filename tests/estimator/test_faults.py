@@ -193,3 +193,25 @@ def test_a_split_that_cannot_be_stratified_names_train_split(make_mlp):
         make_mlp().fit(X, y)
     with pytest.raises(ValueError, match="cannot split"):
         TrainSplit(eval_size=0.9)(X, y, None)
+
+
+# -- memory: a fitted net is freed -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["FAST_COMPILE", None])
+def test_a_fitted_net_and_its_parameters_are_freed(blobs, make_mlp, mode):
+    """Repeated clone + fit (a grid search) must not keep every net alive. PyTensor's
+    Numba backend kept each compiled graph, parameters included, for the life of the
+    process (convnet.numba_graph_release); on the Python backend, PyTensor's Softmax
+    compiled an inner graph per network."""
+    import gc
+    import weakref
+
+    from sklearn.base import clone
+
+    net = clone(make_mlp(max_epochs=1, mode=mode)).fit(*blobs)
+    assert net.score(*blobs) > 0.5
+    refs = [weakref.ref(net), weakref.ref(net.layers_["output"].W), weakref.ref(net.layers_["hidden"])]
+    del net
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]
