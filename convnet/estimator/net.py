@@ -616,7 +616,8 @@ class NeuralNet(BaseEstimator):
             counts["epochs"] = epochs
         for name, value in counts.items():
             smallest = 0 if name == "verbose" else 1
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < smallest:
+            if not isinstance(value, numbers.Integral) or (isinstance(value, bool) and name != "verbose") \
+                    or value < smallest:
                 kind = "a non-negative" if smallest == 0 else "a positive"
                 raise ValueError(f"NeuralNet: {name} must be {kind} integer, got {name}={value!r}")
         for name in ("regression", "allow_nonfinite"):

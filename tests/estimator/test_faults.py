@@ -180,6 +180,11 @@ def test_bad_estimator_arguments_fail_before_building(blobs, make_mlp, arguments
     assert "layers_" not in vars(net)
 
 
+def test_verbose_may_be_a_bool(blobs, make_mlp, capsys):
+    make_mlp(max_epochs=1, verbose=True).fit(*blobs)
+    assert "epoch" in capsys.readouterr().out
+
+
 def test_bad_epochs_argument_of_fit(blobs, make_mlp):
     with pytest.raises(ValueError, match="epochs must be a positive integer, got epochs=-2"):
         make_mlp().fit(*blobs, epochs=-2)
