@@ -23,6 +23,7 @@ from . import backends  # noqa: E402
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
 # A task that fails in Dask ends a joblib call on Dask with its error (see convnet.joblib_dask).
 backends.import_when_imported("joblib._dask", "convnet.joblib_dask")
+backends.import_when_imported(backends.NUMBA_DISPATCH, "convnet.numba_graph_release")
 
 from . import config  # noqa: E402  (reads the device and floatX configuration)
 from . import (  # noqa: E402

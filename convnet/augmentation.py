@@ -164,8 +164,13 @@ class Transform:
                              f"got a {X.ndim}-D array")
         if X.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{self!r} expects float32 or float64 images, got {X.dtype}")
-        self.output_shape(X.shape)
-        return self.apply(X, rng)
+        expected = self.output_shape(X.shape)
+        result = self.apply(X, rng)
+        if not isinstance(result, np.ndarray) or result.shape != tuple(expected):
+            got = f"shape {result.shape}" if isinstance(result, np.ndarray) else repr(type(result).__name__)
+            raise ValueError(f"{self!r}.apply returned {got} for a batch of shape {X.shape}; its output_shape "
+                             f"says {tuple(expected)}")
+        return result
 
     def output_shape(self, input_shape):
         """The shape of the batch the transform makes from an ``input_shape`` batch.
@@ -607,6 +612,24 @@ class PCAColor(Transform):
         return X + shifts.astype(X.dtype)[:, :, None, None]
 
 
+def _checked_batch(result, X, transform, epoch, index):
+    """``result`` of ``transform(X, rng)`` as an array of as many images as ``X``, with as many
+    dimensions; else an error naming the transform and the batch (a wrong result would
+    otherwise pair images with the wrong labels, or fail later far from its cause)."""
+    where = f"transform {transform!r} (epoch {epoch}, batch {index})"
+    if result is None:
+        raise TypeError(f"{where} returned None instead of the batch; a callable transform must return "
+                        "the transformed images (did it change X in place without returning it?)")
+    try:
+        array = np.asarray(result)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{where} returned {type(result).__name__}, not an array of images: {e}") from e
+    if array.dtype.kind not in "fiub" or array.ndim != X.ndim or len(array) != len(X):
+        raise ValueError(f"{where} returned {array.dtype} of shape {array.shape} for a batch of shape {X.shape}; "
+                         f"it must return as many images as it gets ({len(X)}), with {X.ndim} dimensions")
+    return array
+
+
 class BatchIterator:
     """Mini-batches of a data set, augmented in background threads.
 
@@ -650,8 +673,10 @@ class BatchIterator:
     shuffle : bool, optional
         Visit the samples in a new random order every epoch.
     transform : Transform or callable, optional
-        ``transform(Xb, rng)`` gives the augmented batch. When ``X`` is given,
-        a :class:`Transform` checks here that it can handle its images.
+        ``transform(Xb, rng)`` gives the augmented batch: an array with as
+        many images and dimensions as ``Xb`` (anything else raises, naming the
+        epoch and batch). When ``X`` is given, a :class:`Transform` checks
+        here that it can handle its images.
     seed : int, optional
         Seed of the shuffles and transforms; ``None`` draws a fresh one.
     prefetch : int, optional
@@ -767,7 +792,7 @@ class BatchIterator:
         Xb = self.X[samples]
         yb = None if self.y is None else self.y[samples]
         if self.transform is not None:
-            Xb = self.transform(Xb, self._generator(epoch, index))
+            Xb = _checked_batch(self.transform(Xb, self._generator(epoch, index)), Xb, self.transform, epoch, index)
         return Xb, yb
 
     def _epoch_batches(self, epoch, order):

@@ -10,9 +10,14 @@ averages.
 
 Files are written with :func:`numpy.savez` (no pickle) to a temporary file
 that then replaces the target, so a crash never leaves a half-written
-checkpoint, and read with ``allow_pickle=False``, so loading a file from a
-stranger cannot run code. Loading checks every name and shape first and
-changes nothing unless all of them fit.
+checkpoint (a save that was killed leaves its hidden temporary
+``.{name}.{pid}-{random}.tmp``, which the next save of that checkpoint
+removes), with the permissions :func:`numpy.save` would give (the umask's,
+or those of the file replaced). They are read with ``allow_pickle=False``,
+so loading a file from a stranger cannot run code; an empty, truncated,
+damaged or foreign file raises ``ValueError`` naming the file
+(:func:`read_npz`, which :mod:`convnet.modelzoo.weights` uses too). Loading
+checks every name and shape first and changes nothing unless all of them fit.
 
 A path ending in ``.safetensors`` is written and read in the `safetensors
 <https://huggingface.co/docs/safetensors>`_ format instead, which PyTorch,
@@ -35,10 +40,13 @@ Examples
 >>> save_params(l_out, path)
 >>> load_params(l_out, path)
 """
+import glob
 import json
 import os
+import secrets
 import struct
-import tempfile
+import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -177,8 +185,8 @@ def _write_atomically(path, write):
     it over ``path``; on any error the temporary file is removed and
     ``path`` is untouched."""
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    handle, temporary = _create_temporary(path)
     try:
         with os.fdopen(handle, "wb") as f:
             write(f)
@@ -206,10 +214,112 @@ def write_npz(path, arrays):
     _write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
+def _temporary_prefix(path):
+    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.")
+
+
+def _create_temporary(path):
+    """``(file descriptor, name)`` of a new hidden file beside ``path``.
+
+    Created with mode 0666 like :func:`open`, so the umask applies as for
+    :func:`numpy.save` (``tempfile.mkstemp`` would make it 0600); a file
+    being replaced keeps its own permissions.
+    """
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    while True:
+        temporary = f"{_temporary_prefix(path)}{os.getpid()}-{secrets.token_hex(4)}.tmp"
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            os.chmod(handle, mode)
+        return handle, temporary
+
+
+def _remove_stale_temporaries(path):
+    """Remove the temporaries that killed saves of ``path`` left: those of processes
+    that no longer run (or whose name has no process id); another running
+    process's save is left alone."""
+    prefix = _temporary_prefix(path)
+    for temporary in glob.glob(glob.escape(prefix) + "*.tmp"):
+        owner = temporary[len(prefix):].partition("-")[0]
+        if owner.isdigit() and _process_is_running(int(owner)):
+            continue
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:  # removed by another save meanwhile
+            pass
+
+
+def _process_is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: keep its file
+    return True
+
+
+_NPZ_MAGIC = b"PK\x03\x04"
+
+
 def read_npz(path):
-    """The arrays of an ``.npz`` file, read without unpickling anything."""
-    with np.load(os.fspath(path), allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    """The arrays of an ``.npz`` file, read without unpickling.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    OrderedDict
+        ``key -> numpy.ndarray``, in the file's order.
+
+    Raises
+    ------
+    ValueError
+        Naming ``path`` and what is wrong: an empty file, one that is not a
+        zip archive (such as a pickle), a damaged or truncated archive, or
+        arrays of Python objects.
+    OSError
+        When the file cannot be opened (``FileNotFoundError`` names it).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'empty.npz')
+    >>> open(path, 'wb').close()
+    >>> read_npz(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: .../empty.npz: the file is empty, not an .npz archive
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        magic = f.read(len(_NPZ_MAGIC))
+    if not magic:
+        raise ValueError(f"{path}: the file is empty, not an .npz archive")
+    if magic != _NPZ_MAGIC:
+        raise ValueError(f"{path}: not an .npz archive (it does not begin as a zip file does); "
+                         "checkpoints are written by save_params / NeuralNet.save_params_to")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return OrderedDict((key, archive[key]) for key in archive.files)
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ValueError(f"{path}: holds arrays of Python objects, which loading would unpickle "
+                             "(running code from the file); refused (allow_pickle=False)") from e
+        reason = e
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        reason = e
+    raise ValueError(f"{path}: cannot read the .npz archive ({type(reason).__name__}: {reason}); "
+                     "it may be truncated or damaged") from reason
 
 
 # safetensors: an 8-byte little-endian header length, a JSON header
@@ -332,6 +442,12 @@ def load_params(layers, source):
         An ``.npz`` file written by :func:`save_params`, or a ``key -> array``
         mapping such as :func:`param_values` returns.
 
+    Raises
+    ------
+    ValueError
+        For a file that cannot be read (see :func:`read_npz`) or parameters
+        that do not fit; messages name the file.
+
     Examples
     --------
     >>> from convnet.layers import InputLayer, DenseLayer
@@ -344,9 +460,11 @@ def load_params(layers, source):
     """
     params = named_params(layers)
     arrays = _read_arrays(source)
+    where = "" if isinstance(source, Mapping) else f"{os.fspath(source)}: "
     problems = mismatches(params, arrays)
     if problems:
-        raise ValueError("the parameters do not fit this network; nothing was loaded:\n  " + "\n  ".join(problems))
+        raise ValueError(f"{where}the parameters do not fit this network; nothing was loaded:\n  "
+                         + "\n  ".join(problems))
     for key, param in params.items():
         param.set_value(arrays[key].astype(param.dtype))
 

@@ -33,7 +33,14 @@ Theano keep their habits. ``device = cuda,fallback=cpu`` (or the flag
 of failing. ``$PYTENSOR_FLAGS`` keeps working as PyTensor defines it.
 
 ``floatX`` is ``float32`` unless chosen in ``$PYTENSOR_FLAGS``,
-``~/.pytensorrc``, ``$THEANO_FLAGS`` or ``~/.theanorc``.
+``~/.pytensorrc``, ``$THEANO_FLAGS`` or ``~/.theanorc``; convnet supports
+``float32`` and ``float64``, and refuses any other (``float16``) at import,
+naming where it was set.
+
+A configuration convnet cannot read does not stop it: an rc file with a
+syntax error (no ``[global]`` header, a key given twice) or a flags item
+that is not ``key=value`` is ignored with a :class:`ConfigurationWarning`
+that names the file or variable and what is wrong.
 
 Examples
 --------
@@ -52,15 +59,23 @@ from pytensor.compile.mode import get_mode as get_pytensor_mode
 
 from . import linker  # registers the CONVNET_CPU mode
 
-__all__ = ["DeviceUnavailableError", "set_device", "get_device", "get_mode", "parse_device"]
+__all__ = ["DeviceUnavailableError", "ConfigurationWarning", "set_device", "get_device", "get_mode",
+           "parse_device", "SUPPORTED_FLOATX"]
 
 DEVICE_MODES = {"cpu": linker.MODE_NAME, "numba": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
+
+#: The float types convnet's ops and layers compute in.
+SUPPORTED_FLOATX = ("float32", "float64")
 
 _current_device = None
 
 
 class DeviceUnavailableError(RuntimeError):
     """The requested device cannot be used on this machine."""
+
+
+class ConfigurationWarning(UserWarning):
+    """A configuration file or flags item that convnet cannot read, and ignores."""
 
 
 def parse_device(spec):
@@ -155,39 +170,84 @@ def get_mode():
 
 
 def _flags(variable):
-    """``key=value`` pairs of a flags variable such as ``$THEANO_FLAGS``."""
+    """``key=value`` pairs of a flags variable such as ``$THEANO_FLAGS``; a
+    malformed item is ignored with a :class:`ConfigurationWarning`."""
     pairs = {}
     for item in os.environ.get(variable, "").split(","):
+        if not item.strip():
+            continue
         key, sep, value = item.partition("=")
-        if sep:
-            pairs[key.strip()] = value.strip()
+        if not sep or not key.strip():
+            warnings.warn(f"${variable}: ignoring {item.strip()!r}, which is not key=value (items are "
+                          f"separated by commas: floatX=float32,device=cpu)", ConfigurationWarning, stacklevel=3)
+            continue
+        pairs[key.strip()] = value.strip()
     return pairs
 
 
 def _rc_file(variable, default):
-    """The ``[global]`` section of the rc files listed in ``$variable`` (or ``default``)."""
-    parser = configparser.ConfigParser()
-    parser.optionxform = str  # keys such as floatX are case-sensitive
-    parser.read([os.path.expanduser(p) for p in os.environ.get(variable, default).split(os.pathsep)])
-    return dict(parser["global"]) if parser.has_section("global") else {}
+    """The ``[global]`` settings of the rc files listed in ``$variable`` (or ``default``),
+    ``key -> (value, file)``; a file with a syntax error is ignored with a
+    :class:`ConfigurationWarning`."""
+    settings = {}
+    for path in os.environ.get(variable, default).split(os.pathsep):
+        path = os.path.expanduser(path)
+        parser = configparser.ConfigParser()
+        parser.optionxform = str  # keys such as floatX are case-sensitive
+        try:
+            parser.read(path)
+        except (configparser.Error, UnicodeDecodeError) as e:
+            reason = str(e).splitlines()[0].rstrip(".")
+            if isinstance(e, configparser.MissingSectionHeaderError):
+                reason = f"{reason}: settings go under a [global] header"
+            warnings.warn(f"{path}: ignoring this configuration file (from ${variable} or {default}): {reason}. "
+                          "Expected, for example:\n[global]\nfloatX = float32\ndevice = cpu",
+                          ConfigurationWarning, stacklevel=3)
+            continue
+        if parser.has_section("global"):
+            settings.update((key, (value, path)) for key, value in parser["global"].items())
+    return settings
 
 
 def _pytensor_sets(key):
     return key in _flags("PYTENSOR_FLAGS") or key in _rc_file("PYTENSORRC", "~/.pytensorrc")
 
 
+def _theano_settings():
+    """Theano's settings, ``key -> (value, where it was set)``: ``$THEANO_FLAGS`` over the rc files."""
+    settings = _rc_file("THEANORC", "~/.theanorc")
+    settings.update((key, (value, "$THEANO_FLAGS")) for key, value in _flags("THEANO_FLAGS").items())
+    return settings
+
+
+def _check_floatX(source):
+    if pytensor.config.floatX not in SUPPORTED_FLOATX:
+        raise ValueError(f"floatX={pytensor.config.floatX} (set in {source}) is not supported: convnet computes "
+                         f"in {' or '.join(SUPPORTED_FLOATX)}; change that setting")
+
+
 def configure_from_environment():
     """Apply ``floatX`` and the device from the environment (see module doc)."""
-    theano = {**_rc_file("THEANORC", "~/.theanorc"), **_flags("THEANO_FLAGS")}
-    if not _pytensor_sets("floatX"):
-        pytensor.config.floatX = theano.get("floatX", "float32")
-    device = os.environ.get("CONVNET_DEVICE") or theano.get("device")
+    theano = _theano_settings()
+    if _pytensor_sets("floatX"):
+        _check_floatX("$PYTENSOR_FLAGS or ~/.pytensorrc")
+    else:
+        floatX, source = theano.get("floatX", ("float32", None))
+        if floatX not in SUPPORTED_FLOATX:
+            raise ValueError(f"floatX={floatX} (set in {source}) is not supported: convnet computes in "
+                             f"{' or '.join(SUPPORTED_FLOATX)}; change that setting")
+        pytensor.config.floatX = floatX
+    device, source = (os.environ["CONVNET_DEVICE"], "$CONVNET_DEVICE") if os.environ.get("CONVNET_DEVICE") \
+        else theano.get("device", (None, None))
     if not device and not (_pytensor_sets("mode") or _pytensor_sets("linker")):
-        device = "cpu"
+        device, source = "cpu", "convnet's default"
     if device:
         if "," not in device and theano.get("fallback"):
-            device = f"{device},fallback={theano['fallback']}"
-        set_device(device)
+            device = f"{device},fallback={theano['fallback'][0]}"
+        try:
+            set_device(device)
+        except ValueError as e:
+            raise ValueError(f"{e} (set in {source})") from None
 
 
 configure_from_environment()

@@ -17,7 +17,7 @@ array([0., 2.], dtype=float32)
 array([-0.1,  2. ], dtype=float32)
 """
 import pytensor.tensor as pt
-from pytensor.tensor.special import softmax as _softmax
+from pytensor.gradient import zero_grad
 
 __all__ = [
     "sigmoid",
@@ -80,7 +80,14 @@ def softmax(x):
     >>> softmax(x).eval({x: np.array([[1000., 1000.]], dtype='float32')})
     array([[0.5, 0.5]], dtype=float32)
     """
-    return _softmax(x, axis=-1)
+    # Written out rather than PyTensor's Softmax op: that op is an OpFromGraph
+    # which, run by the Python backend, compiles its inner graph with the
+    # default (Numba) mode once per network, and Numba never frees compiled
+    # code, so every clone-and-fit of a grid search grew memory. Numba mode
+    # still recognizes this pattern as its Softmax.
+    x = pt.as_tensor_variable(x)
+    exponentials = pt.exp(x - zero_grad(x.max(axis=-1, keepdims=True)))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
 def tanh(x):

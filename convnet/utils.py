@@ -20,10 +20,32 @@ __all__ = [
     "compute_norms",
     "create_param",
     "int_types",
+    "check_int",
     "shape_with_known_sizes",
 ]
 
 int_types = (numbers.Integral, np.integer)
+
+
+def check_int(name, value, minimum=None):
+    """``value`` as an int, or ``ValueError`` naming the argument ``name``.
+
+    Booleans, floats (even whole ones), strings and None are refused, as is a
+    value below ``minimum``.
+
+    >>> check_int("num_units", 10, minimum=1)
+    10
+    >>> check_int("num_units", 2.5, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_units must be a positive integer, got num_units=2.5 (float)
+    """
+    kind = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+    if not isinstance(value, int_types) or isinstance(value, (bool, np.bool_)) or (
+            minimum is not None and value < minimum):
+        raise ValueError(f"{name} must be {kind}, got {name}={value!r} ({type(value).__name__})")
+    return int(value)
 
 
 def floatX(arr):

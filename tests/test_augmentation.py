@@ -389,6 +389,31 @@ def test_worker_exception_reaches_the_consumer():
     assert augment_threads() == []
 
 
+@pytest.mark.parametrize("transform, error, match", [
+    (lambda X, rng: None, TypeError, r"returned None instead of the batch"),
+    (lambda X, rng: X[:-1], ValueError, r"returned float32 of shape \(9, 1, 4, 4\) for a batch of shape "
+                                        r"\(10, 1, 4, 4\); it must return as many images"),
+    (lambda X, rng: X.reshape(len(X), -1), ValueError, r"returned float32 of shape \(10, 16\).*with 4 dimensions"),
+    (lambda X, rng: "images", ValueError, r"returned <U6 of shape \(\)"),
+    (lambda X, rng: [object()] * len(X), ValueError, r"returned object"),
+])
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_callable_transform_with_a_wrong_result_is_named_with_its_batch(transform, error, match, workers):
+    X = np.zeros((30, 1, 4, 4), np.float32)
+    with pytest.raises(error, match=r"transform <function .*> \(epoch 0, batch 0\) " + match):
+        list(BatchIterator(X, batch_size=10, transform=transform, workers=workers))
+
+
+def test_a_transform_whose_apply_breaks_its_output_shape_is_named():
+    class Shrinks(Transform):
+        def apply(self, X, rng):
+            return X[:, :, 1:]
+
+    with pytest.raises(ValueError, match=r"Shrinks\(\)\.apply returned shape \(2, 1, 3, 4\) for a batch of "
+                                         r"shape \(2, 1, 4, 4\); its output_shape says \(2, 1, 4, 4\)"):
+        Shrinks()(np.zeros((2, 1, 4, 4), np.float32), np.random.default_rng(0))
+
+
 def test_template_called_with_data_gives_bound_copies_that_share_the_epochs():
     X, y = numbered(20)
     options = dict(batch_size=8, shuffle=True, transform=RandomFlip(), seed=5)

@@ -1,94 +1,124 @@
-"""convnet.checkpoint's safetensors files: checked against the reference
-``safetensors`` package when it is installed, and for malformed files."""
-import json
-import struct
+"""convnet.checkpoint under faults: damaged files name themselves and change nothing,
+written files get the usual permissions, killed saves leave nothing behind for long.
+(Names, round trips and resuming are tested with the estimator in tests/estimator.)"""
+import os
+import pickle
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from convnet.checkpoint import load_params, read_safetensors, save_params, write_safetensors
-from convnet.layers import DenseLayer, InputLayer, get_all_param_values
+from convnet.checkpoint import load_params, param_values, read_npz, save_params
+from convnet.layers import DenseLayer, InputLayer
+from convnet.modelzoo import load_weights
 
-ARRAYS = {
-    "conv.W": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2),
-    "b": np.array([1.5, -2.0], dtype=np.float64),
-    "counts": np.array([[1, 2], [3, 4]], dtype=np.int64),
-    "mask": np.array([True, False]),
-    "scalar": np.array(3, dtype=np.int32),
-    "empty": np.zeros((0, 3), dtype=np.float16),
+ROOT = Path(__file__).parents[1]
+
+
+def small_net():
+    return DenseLayer(DenseLayer(InputLayer((None, 4), name="input"), 5, name="hidden"), 3, name="out")
+
+
+def whole_checkpoint(path):
+    save_params(small_net(), path)
+    return path.read_bytes()
+
+
+def flip_a_data_byte(data):
+    """The archive with one byte of the first array's data changed: its CRC no longer matches."""
+    data = bytearray(data)
+    data[200] ^= 0xFF
+    return bytes(data)
+
+
+DAMAGES = {
+    "empty": lambda data: b"",
+    "truncated": lambda data: data[: len(data) // 2],
+    "a few bytes": lambda data: data[:10],
+    "bad crc": flip_a_data_byte,
+    "random": lambda data: np.random.default_rng(0).bytes(len(data)),
+    "pickle": lambda data: pickle.dumps({"out.W": np.zeros((5, 3))}),
+    "text": lambda data: b"out.W,out.b\n1,2\n",
 }
 
 
-def test_round_trip_keeps_values_dtypes_and_metadata(tmp_path):
-    path = tmp_path / "a.safetensors"
-    write_safetensors(path, ARRAYS, {"framework": "convnet"})
-    arrays, metadata = read_safetensors(path, with_metadata=True)
-    assert metadata == {"framework": "convnet"}
-    assert set(arrays) == set(ARRAYS)
-    for key, value in ARRAYS.items():
-        assert arrays[key].dtype == value.dtype and arrays[key].shape == value.shape
-        np.testing.assert_array_equal(arrays[key], value)
-    (size,) = struct.unpack("<Q", path.read_bytes()[:8])
-    assert size % 8 == 0  # the data is 8-byte aligned
+@pytest.mark.parametrize("damage", list(DAMAGES))
+@pytest.mark.parametrize("loader", ["load_params", "load_weights"])
+def test_a_damaged_file_raises_naming_it_and_changes_nothing(tmp_path, damage, loader):
+    path = tmp_path / "net.npz"
+    path.write_bytes(DAMAGES[damage](whole_checkpoint(path)))
+    net = small_net()
+    before = param_values(net)
+    load = load_params if loader == "load_params" else load_weights
+    with pytest.raises(ValueError) as error:
+        load(net, path)
+    assert str(path) in str(error.value)
+    for key, value in param_values(net).items():
+        np.testing.assert_array_equal(value, before[key])
 
 
-def test_the_reference_package_reads_what_we_write_and_we_read_what_it_writes(tmp_path):
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
-    ours = tmp_path / "ours.safetensors"
-    write_safetensors(ours, ARRAYS)
-    loaded = safetensors_numpy.load_file(str(ours))
-    for key, value in ARRAYS.items():
-        np.testing.assert_array_equal(loaded[key], value)
-        assert loaded[key].dtype == value.dtype
-    theirs = tmp_path / "theirs.safetensors"
-    safetensors_numpy.save_file(ARRAYS, str(theirs), metadata={"k": "v"})
-    arrays, metadata = read_safetensors(theirs, with_metadata=True)
-    assert metadata == {"k": "v"}
-    for key, value in ARRAYS.items():
-        np.testing.assert_array_equal(arrays[key], value)
-
-
-def test_network_parameters_travel_through_safetensors(tmp_path):
-    path = tmp_path / "net.safetensors"
-    source = DenseLayer(InputLayer((None, 4)), 3, name="out")
-    save_params(source, path)
-    assert sorted(read_safetensors(path)) == ["out.W", "out.b"]
-    target = DenseLayer(InputLayer((None, 4)), 3, name="out")
-    load_params(target, path)
-    for a, b in zip(get_all_param_values(source), get_all_param_values(target)):
-        np.testing.assert_array_equal(a, b)
-
-
-def malformed(tmp_path, header, data=b""):
-    text = json.dumps(header).encode()
-    path = tmp_path / "bad.safetensors"
-    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
-    return path
-
-
-@pytest.mark.parametrize("header, data, match", [
-    ({"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, "does not follow"),
-    ({"x": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, b"\0" * 8, "fit its shape"),
-    ({"x": {"dtype": "X9", "shape": [1], "data_offsets": [0, 1]}}, b"\0", "malformed header"),
-    ({"x": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}, b"\0\0", "bytes after the last tensor"),
+@pytest.mark.parametrize("damage, message", [
+    ("empty", "the file is empty"),
+    ("truncated", "it may be truncated or damaged"),
+    ("bad crc", "it may be truncated or damaged"),
+    ("random", "not an .npz archive"),
+    ("pickle", "not an .npz archive"),
 ])
-def test_malformed_files_are_refused(tmp_path, header, data, match):
-    with pytest.raises(ValueError, match=match):
-        read_safetensors(malformed(tmp_path, header, data))
+def test_read_npz_says_what_is_wrong(tmp_path, damage, message):
+    path = tmp_path / "net.npz"
+    path.write_bytes(DAMAGES[damage](whole_checkpoint(path)))
+    with pytest.raises(ValueError, match=message):
+        read_npz(path)
 
 
-def test_truncated_and_non_json_headers(tmp_path):
-    path = tmp_path / "t.safetensors"
-    path.write_bytes(struct.pack("<Q", 100) + b"{}")
-    with pytest.raises(ValueError, match="header claims 100 bytes"):
-        read_safetensors(path)
-    path.write_bytes(struct.pack("<Q", 2) + b"\xff\xfe")
-    with pytest.raises(ValueError, match="not JSON"):
-        read_safetensors(path)
+def test_a_mismatch_read_from_a_file_names_the_file(tmp_path):
+    path = tmp_path / "other.npz"
+    save_params(DenseLayer(InputLayer((None, 4)), 7, name="out"), path)
+    with pytest.raises(ValueError, match=rf"{path}: the parameters do not fit"):
+        load_params(DenseLayer(InputLayer((None, 4)), 3, name="out"), path)
 
 
-def test_unsupported_dtype_writes_nothing(tmp_path):
-    path = tmp_path / "c.safetensors"
-    with pytest.raises(ValueError, match="cannot store 'z' of dtype complex64"):
-        write_safetensors(path, {"z": np.zeros(2, np.complex64)})
-    assert list(tmp_path.iterdir()) == []
+@pytest.fixture
+def umask_027():
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+def test_new_files_respect_the_umask_like_numpy_save(tmp_path, umask_027):
+    save_params(small_net(), tmp_path / "net.npz")
+    np.save(tmp_path / "reference.npy", np.zeros(1))
+    mode = stat.S_IMODE(os.stat(tmp_path / "net.npz").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "reference.npy").st_mode) == 0o640
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path):
+    path = tmp_path / "net.npz"
+    save_params(small_net(), path)
+    os.chmod(path, 0o604)
+    save_params(small_net(), path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o604
+
+
+def killed_save(path):
+    """A process that dies while saving ``path``: it leaves its temporary file."""
+    code = ("import os, sys; from convnet.checkpoint import _create_temporary; "
+            "handle, name = _create_temporary(sys.argv[1]); os.write(handle, b'half a checkpoint'); os._exit(1)")
+    subprocess.run([sys.executable, "-c", code, os.fspath(path)], cwd=ROOT, check=False)
+
+
+def test_the_next_save_removes_the_temporaries_of_killed_saves(tmp_path):
+    path = tmp_path / "net.npz"
+    killed_save(path)
+    (tmp_path / ".net.npz.x7k2p9q1.tmp").write_bytes(b"from an older convnet (mkstemp)")
+    running = tmp_path / f".net.npz.{os.getppid()}-0123abcd.tmp"  # a save in progress elsewhere
+    running.write_bytes(b"")
+    other = tmp_path / ".other.npz.1-0123abcd.tmp"  # another checkpoint's
+    other.write_bytes(b"")
+    assert len(list(tmp_path.glob(".net.npz.*.tmp"))) == 3
+    save_params(small_net(), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["net.npz", running.name, other.name])
+    read_npz(path)

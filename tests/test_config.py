@@ -1,6 +1,7 @@
 """Device and floatX selection: explicit calls, $CONVNET_DEVICE, Theano's
 flags and rc file, and the refusal to run a requested GPU job on the CPU."""
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -126,3 +127,59 @@ def test_cuda_with_fallback_warns_and_uses_cpu(restore_mode):
     assert config.get_device() == "cpu"
     out = run_in_fresh_python(PRINT_CONFIG, THEANO_FLAGS="device=cuda,fallback=cpu")
     assert out == "cpu CPULinker float32"
+
+
+# -- configuration convnet cannot use ------------------------------------------------------------
+
+
+def run_import(tmp_path, rc_text=None, **env):
+    """Import convnet in a new interpreter, with ``rc_text`` as its Theano rc file;
+    returns the completed process (stdout: floatX and device)."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("CONVNET_DEVICE", "THEANO_FLAGS", "THEANORC", "PYTENSOR_FLAGS")}
+    rc = tmp_path / "theanorc"
+    rc.write_text(rc_text if rc_text is not None else "")
+    full_env.update(THEANORC=str(rc), PYTHONWARNINGS="always", **env)
+    code = "import convnet, pytensor; print(pytensor.config.floatX, convnet.config.get_device())"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("rc_text, problem", [
+    ("floatX = float64\n", "File contains no section headers: settings go under a \\[global\\] header"),
+    ("[global]\nfloatX = float64\nfloatX = float32\n", "option 'floatX' in section 'global' already exists"),
+    ("[global]\nfloatX\n", "Source contains parsing errors|File contains parsing errors"),
+])
+def test_an_unreadable_rc_file_is_ignored_with_a_warning_naming_it(tmp_path, rc_text, problem):
+    result = run_import(tmp_path, rc_text)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["float32", "cpu"]  # the library works, with the defaults
+    assert "ConfigurationWarning" in result.stderr
+    assert f"{tmp_path / 'theanorc'}: ignoring this configuration file" in result.stderr
+    assert re.search(problem, result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("flags", ["floatX", "device:cpu", "=cpu"])
+def test_a_malformed_theano_flags_item_is_reported(tmp_path, flags):
+    result = run_import(tmp_path, THEANO_FLAGS=f"{flags},floatX=float64")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "float64"  # the well-formed items still apply
+    assert f"$THEANO_FLAGS: ignoring {flags!r}, which is not key=value" in result.stderr
+
+
+@pytest.mark.parametrize("where, env, rc_text", [
+    ("$THEANO_FLAGS", {"THEANO_FLAGS": "floatX=float16"}, None),
+    ("theanorc", {}, "[global]\nfloatX = float16\n"),
+    ("$PYTENSOR_FLAGS", {"PYTENSOR_FLAGS": "floatX=float16"}, None),
+])
+def test_float16_is_refused_at_configuration_naming_where_it_was_set(tmp_path, where, env, rc_text):
+    result = run_import(tmp_path, rc_text, **env)
+    assert result.returncode != 0
+    assert re.search(rf"ValueError: floatX=float16 \(set in [^)]*{re.escape(where)}[^)]*\) is not supported: "
+                     "convnet computes in float32 or float64", result.stderr), result.stderr
+
+
+def test_an_unknown_device_names_where_it_was_set(tmp_path):
+    result = run_import(tmp_path, "[global]\ndevice = tpu\n")
+    assert result.returncode != 0
+    assert f"unknown device 'tpu'" in result.stderr and f"(set in {tmp_path / 'theanorc'})" in result.stderr

@@ -92,3 +92,33 @@ def test_reprs_show_parameters():
     assert repr(nl.leaky_rectify) == "LeakyRectify(leakiness=0.01)"
     assert repr(nl.ScaledTanH(0.5, 2.4)) == "ScaledTanH(scale_in=0.5, scale_out=2.4)"
     assert repr(nl.SELU(scale=2, scale_neg=3)) == "SELU(scale=2, scale_neg=3)"
+
+
+def test_softmax_compiles_no_inner_graph_on_the_python_backend():
+    """PyTensor's Softmax is an OpFromGraph that the Python backend compiles, with the
+    default (Numba) mode, once per network: memory grew with every clone-and-fit of a
+    grid search. convnet's softmax is plain ops, and its gradient stays exact."""
+    from pytensor.compile.builders import OpFromGraph
+
+    x = pt.matrix("x")
+    y = nl.softmax(x)
+    f = pytensor.function([x], [y, pytensor.grad((y[:, 0] * y[:, 1]).sum(), x)], mode="FAST_COMPILE")
+    assert not [node for node in f.maker.fgraph.apply_nodes if isinstance(node.op, OpFromGraph)]
+    values = np.array([[1.0, 2.0, -3.0], [1000.0, 1000.0, 0.0]], dtype=x.dtype)
+    probabilities, gradient = f(values)
+    expected = np.exp(values - values.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-6)
+    # The gradient against central differences of the NumPy softmax.
+    exact = pytensor.function([x], pytensor.grad((nl.softmax(x)[:, 0] * nl.softmax(x)[:, 1]).sum(), x),
+                              mode="FAST_COMPILE")
+    step = 1e-4
+    small = values[:1].astype("float64")
+    numeric = np.zeros_like(small)
+    for k in range(3):
+        e = np.zeros_like(small)
+        e[0, k] = step
+        p_plus, p_minus = (np.exp(v - v.max()) / np.exp(v - v.max()).sum() for v in (small + e, small - e))
+        numeric[0, k] = (p_plus[0, 0] * p_plus[0, 1] - p_minus[0, 0] * p_minus[0, 1]) / (2 * step)
+    np.testing.assert_allclose(exact(small.astype(x.dtype))[0], numeric[0], rtol=1e-3, atol=1e-6)
+    assert np.isfinite(gradient).all()

@@ -268,3 +268,42 @@ def test_rank_mismatch_errors(function, predictions, targets, message):
 def test_binary_hinge_loss_rank_mismatch():
     with pytest.raises(TypeError, match="binary_hinge_loss: rank mismatch"):
         binary_hinge_loss(pt.matrix(), pt.vector(), log_odds=True)
+
+
+# -- labels outside the classes, empty batches: errors when the function runs --------------------
+
+
+LABEL_FUNCTIONS = {
+    "categorical_crossentropy": lambda p, t, **kw: objectives.categorical_crossentropy(p, t, **kw),
+    "multiclass_hinge_loss": lambda p, t, **kw: objectives.multiclass_hinge_loss(p, t, **kw),
+    "categorical_accuracy": lambda p, t, **kw: objectives.categorical_accuracy(p, t, **kw),
+}
+
+
+@pytest.mark.parametrize("backend", ["FAST_COMPILE", "NUMBA"])
+@pytest.mark.parametrize("name", list(LABEL_FUNCTIONS))
+def test_a_label_outside_the_classes_raises_with_the_label_and_class_count(backend, name):
+    p, t = pt.matrix("p"), pt.ivector("t")
+    f = pytensor.function([p, t], LABEL_FUNCTIONS[name](p, t).sum(), mode=backend)
+    probabilities = np.full((3, 4), 0.25, dtype=p.dtype)
+    f(probabilities, np.array([0, 3, 1], "int32"))
+    for labels, first, index, count in (([0, 4, 7], 4, 1, 2), ([-1, 0, 0], -1, 0, 1)):
+        with pytest.raises(IndexError, match=rf"^{name}: class label {first} \(item {index}\) is outside "
+                                             rf"\[0, 4\): the predictions have 4 classes \({count} of 3 labels"):
+            f(probabilities, np.array(labels, "int32"))
+
+
+def test_check_labels_false_leaves_the_check_out():
+    p, t = pt.matrix("p"), pt.ivector("t")
+    f = pytensor.function([p, t], objectives.categorical_crossentropy(p, t, check_labels=False).sum(),
+                          mode="FAST_COMPILE")
+    assert np.isinf(f(np.full((1, 4), 0.25, dtype=p.dtype), np.array([4], "int32")))
+
+
+@pytest.mark.parametrize("backend", ["FAST_COMPILE", "NUMBA"])
+def test_the_mean_of_an_empty_batch_raises(backend):
+    p, t = pt.matrix("p"), pt.ivector("t")
+    f = pytensor.function([p, t], objectives.aggregate(objectives.categorical_crossentropy(p, t)), mode=backend)
+    with pytest.raises(ValueError, match=r"aggregate: the loss has no elements \(a batch of 0 samples\?\)"):
+        f(np.zeros((0, 4), p.dtype), np.zeros(0, "int32"))
+    assert objectives.aggregate(np.zeros(0, "float32"), mode="sum").eval() == 0

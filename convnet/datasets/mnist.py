@@ -343,7 +343,7 @@ def load_fashion_mnist(data_dir=None, *, n_validation=10_000, download=True, mir
 
 
 def load_idx_dataset(name, files, data_dir=None, *, n_validation=10_000, download=True, mirrors=(),
-                     checksums=None, timeout=None, progress=True):
+                     checksums=None, timeout=None, progress=True, num_classes=None):
     """Load any MNIST-like data set stored as four idx files.
 
     The images must be ``uint8`` arrays of shape ``(N, rows, cols)`` and the
@@ -374,6 +374,9 @@ def load_idx_dataset(name, files, data_dir=None, *, n_validation=10_000, downloa
         Seconds to wait for a mirror before trying the next.
     progress : bool, optional
         Show download progress bars (default True).
+    num_classes : int, optional
+        The number of classes: labels must be in ``[0, num_classes)``. By
+        default they need only be non-negative.
 
     Returns
     -------
@@ -382,7 +385,7 @@ def load_idx_dataset(name, files, data_dir=None, *, n_validation=10_000, downloa
     Raises
     ------
     DataFileError
-        If a file is corrupt or the files disagree.
+        If a file is corrupt, the files disagree, or a label is out of range.
     OSError
         :class:`~convnet.datasets.errors.DownloadError` when every mirror
         failed, :class:`FileNotFoundError` when the files are missing and
@@ -396,11 +399,11 @@ def load_idx_dataset(name, files, data_dir=None, *, n_validation=10_000, downloa
     """
     return _load_splits(name, IdxFiles(*files), data_dir, search_env_root=False, n_validation=n_validation,
                         download=download, mirrors=mirrors, checksums=checksums or {}, timeout=timeout,
-                        progress=progress)
+                        progress=progress, num_classes=num_classes)
 
 
 def _load_splits(name, files, data_dir, *, search_env_root, n_validation, download, mirrors, checksums,
-                 timeout, progress):
+                 timeout, progress, num_classes=10):
     """Find (or download) the four ``files`` of data set ``name`` and split them."""
     candidates = _candidate_dirs(name, data_dir, search_env_root)
     directory = next((d for d in candidates if all(_existing_file(d, f) for f in files)), None)
@@ -416,8 +419,8 @@ def _load_splits(name, files, data_dir, *, search_env_root, n_validation, downlo
         for filename in missing:
             download_file(filename, directory, mirrors, checksums[filename], timeout=timeout, progress=progress)
     paths = IdxFiles(*(_existing_file(directory, f) for f in files))
-    train_images, train_labels = _read_pair(paths.train_images, paths.train_labels)
-    test_images, test_labels = _read_pair(paths.test_images, paths.test_labels)
+    train_images, train_labels = _read_pair(paths.train_images, paths.train_labels, num_classes)
+    test_images, test_labels = _read_pair(paths.test_images, paths.test_labels, num_classes)
     return _make_splits(train_images, train_labels, test_images, test_labels, n_validation,
                         is_sample=False, source=directory)
 
@@ -440,8 +443,9 @@ def _existing_file(directory, filename):
     return None
 
 
-def _read_pair(images_path, labels_path):
-    """The images and labels in two idx files, checked to be an image set and its labels."""
+def _read_pair(images_path, labels_path, num_classes):
+    """The images and labels in two idx files, checked to be an image set and its labels
+    (in ``[0, num_classes)``, or non-negative when ``num_classes`` is None)."""
     images = load_idx(images_path)
     labels = load_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
@@ -454,6 +458,11 @@ def _read_pair(images_path, labels_path):
                             f"of shape {labels.shape}")
     if len(images) != len(labels):
         raise DataFileError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes if num_classes is not None else False))
+    if len(bad):
+        allowed = f"outside the classes [0, {num_classes})" if num_classes is not None else "negative"
+        raise DataFileError(f"{labels_path}: {len(bad)} labels are {allowed}: "
+                            f"{np.unique(labels[bad])[:10].tolist()} (the first at index {bad[0]})")
     return images, labels
 
 

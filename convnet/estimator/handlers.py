@@ -33,8 +33,12 @@ def _monitored(handler, history, monitor):
 
 
 def _improved(values, lower_is_better):
-    """Whether the last value is strictly better than all earlier ones."""
+    """Whether the last value is strictly better than all earlier ones; NaN is never
+    better, and earlier NaNs do not count."""
     *earlier, last = values
+    if np.isnan(last):
+        return False
+    earlier = [value for value in earlier if not np.isnan(value)]
     if not earlier:
         return True
     return last < min(earlier) if lower_is_better else last > max(earlier)
@@ -106,7 +110,7 @@ class EarlyStopping:
 
     Notes
     -----
-    The handler keeps the best epoch's weights in memory. Its record starts
+    A NaN monitored value is never the best. The handler keeps the best epoch's weights in memory. Its record starts
     afresh at the first epoch of a training history, so one handler may
     serve several nets trained one after the other.
 
@@ -125,20 +129,33 @@ class EarlyStopping:
         self.best_epoch_ = None
         self.best_value_ = None
         self._best_params = None
+        self._first_epoch = None
 
     def __call__(self, net, train_history):
         value = _monitored(self, train_history, self.monitor)[-1]
         epoch = train_history[-1]["epoch"]
-        if len(train_history) == 1 or self.best_epoch_ is None or _improved([self.best_value_, value],
-                                                                              self.lower_is_better):
+        if len(train_history) == 1 or self._first_epoch is None:
+            self.best_epoch_, self.best_value_, self._best_params = None, None, None
+            self._first_epoch = epoch
+        if _improved([value] if self.best_epoch_ is None else [self.best_value_, value], self.lower_is_better):
             self.best_epoch_, self.best_value_ = epoch, value
             self._best_params = net.get_all_params_values()
-        elif epoch - self.best_epoch_ >= self.patience:
-            net.load_params_from(self._best_params)
-            if net.verbose:
+        elif epoch - (self._first_epoch - 1 if self.best_epoch_ is None else self.best_epoch_) >= self.patience:
+            restored = self.restore_best(net)
+            if net.verbose and restored is None:
+                print(f"Early stopping: {self.monitor} was never a number in {self.patience} epochs.")
+            elif net.verbose:
                 print(f"Early stopping: best {self.monitor} {self.best_value_:.6f} at epoch {self.best_epoch_}; "
                       "its weights are restored.")
             raise StopIteration
+
+    def restore_best(self, net):
+        """Load the best epoch's weights into ``net``; returns that epoch, or None
+        (nothing restored) before any epoch with a monitored value that is a number."""
+        if self._best_params is None:
+            return None
+        net.load_params_from(self._best_params)
+        return self.best_epoch_
 
 
 class SaveBestWeights:
@@ -156,6 +173,12 @@ class SaveBestWeights:
     lower_is_better : bool, optional
         False for scores such as ``"valid_accuracy"``.
 
+    Attributes
+    ----------
+    best_epoch_ : int or None
+        The epoch whose weights the file holds, None before the first save
+        of the current training. A NaN monitored value is never the best.
+
     Examples
     --------
     >>> # NeuralNet(..., on_epoch_finished=[SaveBestWeights('best.npz')])
@@ -166,10 +189,22 @@ class SaveBestWeights:
         self.path = path
         self.monitor = monitor
         self.lower_is_better = lower_is_better
+        self.best_epoch_ = None
 
     def __call__(self, net, train_history):
+        if len(train_history) == 1:
+            self.best_epoch_ = None
         if _improved(_monitored(self, train_history, self.monitor), self.lower_is_better):
             net.save_params_to(self.path)
+            self.best_epoch_ = train_history[-1]["epoch"]
+
+    def restore_best(self, net):
+        """Load the file saved by this training into ``net``; returns its epoch, or
+        None (nothing restored) when this handler has saved nothing yet."""
+        if self.best_epoch_ is None:
+            return None
+        net.load_params_from(self.path)
+        return self.best_epoch_
 
 
 class SaveCheckpoint:

@@ -125,9 +125,16 @@ class TrainSplit:
                 f"random_state={self.random_state!r})")
 
     def __call__(self, X, y, net):
-        labels = np.asarray(y).dtype.kind in "iub"
-        return train_test_split(X, y, test_size=self.eval_size, random_state=self.random_state,
-                                stratify=y if self.stratify and labels else None)
+        stratify = self.stratify and np.asarray(y).dtype.kind in "iub"
+        try:
+            return train_test_split(X, y, test_size=self.eval_size, random_state=self.random_state,
+                                    stratify=y if stratify else None)
+        except ValueError as e:
+            labels, counts = np.unique(y, return_counts=True) if stratify else ((), ())
+            per_class = f" (samples per class: {dict(zip(labels.tolist(), counts.tolist()))})" if stratify else ""
+            raise ValueError(f"{self!r} cannot split {len(X)} samples{per_class}: {e} Give more samples, "
+                             "another eval_size, stratify=False, or NeuralNet(train_split=None) to train "
+                             "without a validation set") from e
 
 
 class NeuralNet(BaseEstimator):
@@ -213,6 +220,11 @@ class NeuralNet(BaseEstimator):
         also makes such nets repeat themselves). A network given as a layer
         was initialised when it was built: only shuffling and augmentation
         follow ``random_state`` then.
+    allow_nonfinite : bool, optional
+        False (the default) refuses ``X`` and regression targets holding NaN
+        or infinity in :meth:`fit`, :meth:`partial_fit` and :meth:`predict`,
+        as scikit-learn's estimators do; True passes them on (for networks
+        that handle them, such as masked inputs).
     **kwargs
         Layer arguments (``{layer}_{argument}``), update rule arguments
         (``update_{argument}``) and objective arguments
@@ -256,6 +268,14 @@ class NeuralNet(BaseEstimator):
     The compiled functions are made when first needed and are not pickled;
     the parameters are, so an unpickled net predicts as the original did.
 
+    Training stops with ``FloatingPointError`` at the first batch whose loss
+    is NaN or infinite (a diverging learning rate, bad data or a loss that
+    does not fit the output), naming the epoch and the batch. The weights
+    are then restored: to the best epoch's when an :class:`EarlyStopping` or
+    :class:`SaveBestWeights` handler of this training holds them, else to
+    those at the start of the epoch that failed; the update rule's state
+    (momentum, ...) is reset with the compiled functions.
+
     Examples
     --------
     >>> from convnet.layers import InputLayer, DenseLayer
@@ -277,7 +297,7 @@ class NeuralNet(BaseEstimator):
                  batch_iterator_train=BatchIterator(batch_size=128, shuffle=True),
                  batch_iterator_test=BatchIterator(batch_size=128), regression=False, max_epochs=100,
                  train_split=TrainSplit(eval_size=0.2), on_epoch_finished=(), on_training_finished=(),
-                 mode=None, verbose=0, random_state=None, **kwargs):
+                 mode=None, verbose=0, random_state=None, allow_nonfinite=False, **kwargs):
         self.layers = layers
         self.update = update
         self.objective = objective
@@ -291,6 +311,7 @@ class NeuralNet(BaseEstimator):
         self.mode = mode
         self.verbose = verbose
         self.random_state = random_state
+        self.allow_nonfinite = allow_nonfinite
         for key in kwargs:
             if hasattr(type(self), key):
                 raise TypeError(f"NeuralNet: {key!r} is not a valid keyword argument")
@@ -567,10 +588,26 @@ class NeuralNet(BaseEstimator):
             raise ValueError(f"X has shape {X.shape}, but the input layer expects {expected} (None: any size)")
         if len(X) == 0:
             raise ValueError("X has no samples")
+        self._check_finite(X, "X")
         return X
+
+    def _check_finite(self, values, name):
+        """ValueError when ``values`` hold NaN or infinity, unless ``allow_nonfinite``."""
+        if self.allow_nonfinite or values.dtype.kind not in "fc":
+            return
+        bad = ~np.isfinite(values)
+        if bad.any():
+            samples = np.flatnonzero(bad.reshape(len(values), -1).any(axis=1))
+            kinds = " and ".join(kind for kind, found in (("NaN", np.isnan(values).any()),
+                                                          ("infinity", np.isinf(values).any())) if found)
+            raise ValueError(f"{name} holds {kinds} in {len(samples)} of {len(values)} samples (the first: "
+                             f"sample {samples[0]}); remove or impute them, or pass allow_nonfinite=True if "
+                             "the network is meant to take them")
 
     def _check_y(self, y, n_samples, classes=None):
         y = np.asarray(y)
+        if y.ndim == 0:
+            raise ValueError(f"y must have one target per sample, got a scalar {y!r}")
         if len(y) != n_samples:
             raise ValueError(f"X and y differ in length: {n_samples} samples and {len(y)} targets")
         if self.regression:
@@ -601,6 +638,7 @@ class NeuralNet(BaseEstimator):
             y = y[:, None]
         if y.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected[1:], y.shape[1:])):
             raise ValueError(f"regression targets have shape {y.shape}, but the output layer's shape is {expected}")
+        self._check_finite(y, "y")
         return y
 
     # -- training -------------------------------------------------------------------------------
@@ -625,6 +663,7 @@ class NeuralNet(BaseEstimator):
         NeuralNet
             ``self``.
         """
+        self._check_arguments(epochs=epochs)
         X, y = self._check_training_data(X, y)
         self._train(X, y, self.max_epochs if epochs is None else epochs)
         return self
@@ -645,9 +684,36 @@ class NeuralNet(BaseEstimator):
         NeuralNet
             ``self``.
         """
+        self._check_arguments()
         X, y = self._check_training_data(X, y, classes)
         self._train(X, y, 1)
         return self
+
+    def _check_arguments(self, epochs=None):
+        """ValueError naming the first estimator argument (or ``fit``'s ``epochs``) of the
+        wrong kind, before anything is built or trained."""
+        counts = {"max_epochs": self.max_epochs, "verbose": self.verbose}
+        if epochs is not None:
+            counts["epochs"] = epochs
+        for name, value in counts.items():
+            smallest = 0 if name == "verbose" else 1
+            if not isinstance(value, numbers.Integral) or (isinstance(value, bool) and name != "verbose") \
+                    or value < smallest:
+                kind = "a non-negative" if smallest == 0 else "a positive"
+                raise ValueError(f"NeuralNet: {name} must be {kind} integer, got {name}={value!r}")
+        for name in ("regression", "allow_nonfinite"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"NeuralNet: {name} must be True or False, got {name}={getattr(self, name)!r}")
+        for name in ("update", "objective", "batch_iterator_train", "batch_iterator_test", "train_split"):
+            value = getattr(self, name)
+            if not callable(value) and not (name == "train_split" and value is None):
+                raise ValueError(f"NeuralNet: {name} must be callable{' or None' if name == 'train_split' else ''}, "
+                                 f"got {name}={value!r}")
+        for name in ("on_epoch_finished", "on_training_finished"):
+            bad = [handler for handler in _as_list(getattr(self, name)) if not callable(handler)]
+            if bad:
+                raise ValueError(f"NeuralNet: {name} must hold callables handler(net, train_history), "
+                                 f"got {bad[0]!r}")
 
     def _train(self, X, y, epochs):
         if self.train_split is None:
@@ -663,11 +729,15 @@ class NeuralNet(BaseEstimator):
             for key, schedule in schedules.items():
                 self.update_variables_[key].set_value(floatX(schedule(epoch)))
             started = time.perf_counter()
+            epoch_start_params = self.get_all_params_values()
             batches = self._progress(batch_iterator(X_train, y_train), epoch)
             losses, sizes = [], []
             for Xb, yb in batches:
                 losses.append(float(train(Xb, yb)))
                 sizes.append(len(Xb))
+                if not np.isfinite(losses[-1]):
+                    batches.close()
+                    self._stop_on_nonfinite_loss(losses[-1], epoch, len(losses), epoch_start_params)
                 batches.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
             info = {"epoch": epoch, "train_loss": float(np.average(losses, weights=sizes))}
             if X_valid is not None:
@@ -691,6 +761,31 @@ class NeuralNet(BaseEstimator):
         total = len(batches) if hasattr(batches, "__len__") else None
         return tqdm(iter(batches), total=total, desc=f"epoch {epoch}", unit="batch", leave=False,
                     disable=None if self.verbose else True)
+
+    def _stop_on_nonfinite_loss(self, loss, epoch, batch, epoch_start_params):
+        """Restore finite weights and raise FloatingPointError naming ``epoch`` and ``batch``.
+
+        The weights come from the first epoch handler that holds the best
+        epoch's (``restore_best(net)`` returns that epoch, or None when it
+        holds none), else from ``epoch_start_params``. The compiled functions
+        are dropped: the update rule's state (momentum) has taken the
+        non-finite step too.
+        """
+        restored = None
+        for handler in _as_list(self.on_epoch_finished):
+            restore_best = getattr(handler, "restore_best", None)
+            best_epoch = restore_best(self) if restore_best is not None else None
+            if best_epoch is not None:
+                restored = f"the weights of the best epoch ({best_epoch}, kept by {type(handler).__name__})"
+                break
+        if restored is None:
+            self.load_params_from(epoch_start_params)
+            restored = f"the weights from the start of epoch {epoch}"
+        self._discard_functions()
+        raise FloatingPointError(
+            f"the training loss is {loss} at epoch {epoch}, batch {batch}: training diverged or the data hold "
+            f"NaN/infinity. Check the learning rate (a smaller update_learning_rate), the scale of X, the "
+            f"targets and the loss function. Training stopped; {restored} are restored.")
 
     def _evaluate(self, X, y):
         """The mean validation loss (and accuracy, for classification) over ``X``."""

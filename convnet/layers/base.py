@@ -17,6 +17,8 @@ and :meth:`Layer.get_output_for`, and create parameters with
 Every layer's output shape is computed once at construction, so an input a
 layer cannot handle raises ``ValueError`` there, naming the layer.
 """
+import inspect
+import re
 from collections import OrderedDict
 
 from pytensor.graph.basic import Variable
@@ -32,19 +34,83 @@ def describe_layer(cls, name):
 
 
 class _LayerMeta(type):
-    """Validates every layer at construction: computes its output shape and
-    prefixes any ``ValueError`` with the layer's class and name."""
+    """Validates every layer at construction: computes its output shape, checks
+    that a ``nonlinearity`` is callable, and prefixes any ``ValueError`` or
+    ``TypeError`` with the layer's class and name."""
 
     def __call__(cls, *args, **kwargs):
         label = describe_layer(cls, kwargs.get("name"))
         try:
             layer = super().__call__(*args, **kwargs)
             layer.output_shape  # noqa: B018  (raises for shapes the layer cannot handle)
-        except ValueError as e:
+            _check_nonlinearity(getattr(layer, "nonlinearity", None))
+        except (ValueError, TypeError) as e:
             if str(e).startswith(label):
                 raise
-            raise ValueError(f"{label}: {e}") from e
+            message = f"{label}: {e}"
+            if isinstance(e, TypeError) and not _names_an_argument(cls, str(e)):
+                # Python's own TypeErrors ("'<=' not supported ...") do not say which argument.
+                message += f" (called with {_describe_arguments(cls, args, kwargs)})"
+            raise (ValueError if isinstance(e, ValueError) else TypeError)(message) from e
         return layer
+
+
+_NONLINEARITY_NAMES = {"relu": "rectify", "rectify": "rectify", "softmax": "softmax", "sigmoid": "sigmoid",
+                       "tanh": "tanh", "elu": "elu", "selu": "selu", "softplus": "softplus",
+                       "linear": "linear", "identity": "identity", "leaky_relu": "leaky_rectify"}
+
+
+def _check_nonlinearity(nonlinearity):
+    """TypeError for a nonlinearity that is not callable (a name such as ``"relu"``)."""
+    if nonlinearity is None or callable(nonlinearity):
+        return
+    hint = ""
+    if isinstance(nonlinearity, str) and nonlinearity.lower() in _NONLINEARITY_NAMES:
+        hint = f" (for {nonlinearity!r}: convnet.nonlinearities.{_NONLINEARITY_NAMES[nonlinearity.lower()]})"
+    raise TypeError(f"nonlinearity must be a callable from convnet.nonlinearities or None, got "
+                    f"{nonlinearity!r}{hint}")
+
+
+def _check_incoming(incoming, argument="incoming"):
+    """TypeError unless ``incoming`` is a Layer or a shape tuple."""
+    if isinstance(incoming, (Layer, tuple)):
+        return
+    hint = ""
+    if isinstance(incoming, list) and all(isinstance(i, Layer) for i in incoming):
+        hint = "; a layer with several inputs is a merge layer (ConcatLayer, ElemwiseSumLayer, ...)"
+    elif isinstance(incoming, list):
+        hint = "; give a shape as a tuple"
+    raise TypeError(f"{argument} must be a Layer or a shape tuple, got {type(incoming).__name__} "
+                    f"{_short_repr(incoming)}{hint}")
+
+
+def _names_an_argument(cls, message):
+    try:
+        names = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return any(re.search(rf"\b{name}\b", message) for name in names if name not in ("self", "kwargs"))
+
+
+def _describe_arguments(cls, args, kwargs):
+    """``name=value, ...`` for the arguments of a layer call, its input(s) left out."""
+    try:
+        bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
+    except TypeError:
+        return ", ".join([*map(_short_repr, args[1:]), *(f"{k}={_short_repr(v)}" for k, v in kwargs.items())])
+    items = list(bound.arguments.items())[2:]  # self and the incoming(s)
+    described = []
+    for key, value in items:
+        if bound.signature.parameters[key].kind is inspect.Parameter.VAR_KEYWORD:
+            described += [f"{k}={_short_repr(v)}" for k, v in value.items()]
+        else:
+            described.append(f"{key}={_short_repr(value)}")
+    return ", ".join(described) or "no other arguments"
+
+
+def _short_repr(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Layer(metaclass=_LayerMeta):
@@ -61,6 +127,7 @@ class Layer(metaclass=_LayerMeta):
     """
 
     def __init__(self, incoming, name=None):
+        _check_incoming(incoming)
         if isinstance(incoming, tuple):
             self.input_shape = incoming
             self.input_layer = None
@@ -139,6 +206,11 @@ class MergeLayer(Layer):
     """
 
     def __init__(self, incomings, name=None):
+        if not isinstance(incomings, (list, tuple)):
+            raise TypeError(f"incomings must be a list of Layers or shape tuples, got {type(incomings).__name__} "
+                            f"{_short_repr(incomings)}")
+        for index, incoming in enumerate(incomings):
+            _check_incoming(incoming, f"incomings[{index}]")
         self.input_shapes = [i if isinstance(i, tuple) else i.output_shape for i in incomings]
         self.input_layers = [None if isinstance(i, tuple) else i for i in incomings]
         self.name = name

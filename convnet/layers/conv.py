@@ -19,7 +19,7 @@ With dilation, ``'full'`` and ``'same'`` refer to the dilated filter size
 
 from .. import init, nonlinearities
 from ..ops import conv2d, conv2d_grad_wrt_inputs, conv_output_length
-from ..utils import as_tuple, int_types
+from ..utils import as_tuple, check_int, int_types
 from .base import Layer
 
 __all__ = [
@@ -139,9 +139,7 @@ class BaseConvLayer(Layer):
         self._check_ndim(self.input_shape)
         if self.input_shape[1] is None:
             raise ValueError(f"the number of input channels must be known, got input shape {self.input_shape}")
-        if not isinstance(num_filters, int_types) or num_filters <= 0:
-            raise ValueError(f"num_filters must be a positive int, got {num_filters!r}")
-        self.num_filters = num_filters
+        self.num_filters = check_int("num_filters", num_filters, minimum=1)
         self.filter_size = _positive_tuple(filter_size, self.n, "filter_size")
         self.stride = _positive_tuple(stride, self.n, "stride")
         self.dilation = _positive_tuple(dilation, self.n, "dilation")

@@ -4,6 +4,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from .. import init, nonlinearities
+from ..utils import check_int
 from .base import Layer
 
 __all__ = ["DenseLayer", "NINLayer"]
@@ -61,7 +62,8 @@ class DenseLayer(Layer):
                  nonlinearity=nonlinearities.rectify, num_leading_axes=1, **kwargs):
         super().__init__(incoming, **kwargs)
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
-        self.num_units = num_units
+        self.num_units = check_int("num_units", num_units, minimum=1)
+        num_leading_axes = check_int("num_leading_axes", num_leading_axes)
         ndim = len(self.input_shape)
         if num_leading_axes >= ndim:
             raise ValueError(
@@ -80,8 +82,6 @@ class DenseLayer(Layer):
                 f"the trailing input dimensions {trailing} (input shape {self.input_shape}, "
                 f"num_leading_axes={num_leading_axes}) must be known to size W"
             )
-        if num_units <= 0:
-            raise ValueError(f"num_units must be positive, got {num_units}")
         num_inputs = int(np.prod(trailing))
         self.W = self.add_param(W, (num_inputs, num_units), name="W")
         self.b = None if b is None else self.add_param(b, (num_units,), name="b", regularizable=False)
@@ -145,15 +145,13 @@ class NINLayer(Layer):
                  nonlinearity=nonlinearities.rectify, **kwargs):
         super().__init__(incoming, **kwargs)
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
-        self.num_units = num_units
+        self.num_units = num_units = check_int("num_units", num_units, minimum=1)
         self.untie_biases = untie_biases
         if len(self.input_shape) < 2:
             raise ValueError(f"expected an input of shape (batch, channels, ...), got {self.input_shape}")
         num_input_channels = self.input_shape[1]
         if num_input_channels is None:
             raise ValueError(f"the number of input channels must be known, got input shape {self.input_shape}")
-        if num_units <= 0:
-            raise ValueError(f"num_units must be positive, got {num_units}")
         self.W = self.add_param(W, (num_input_channels, num_units), name="W")
         if b is None:
             self.b = None

@@ -4,6 +4,7 @@ from collections import deque
 import numpy as np
 
 from ..utils import as_tensor_expression, unique
+from .base import Layer
 from .input import InputLayer
 
 __all__ = [
@@ -65,6 +66,31 @@ def get_all_layers(layer, treat_as_input=None):
     return order
 
 
+def _check_input_keys(inputs, layer_or_layers):
+    """ValueError for keys of an ``inputs`` dict that are not layers of the network:
+    they would be silently ignored."""
+    not_layers = [key for key in inputs if not isinstance(key, Layer)]
+    if not_layers:
+        raise ValueError(f"get_output: the keys of inputs must be layers, got {not_layers}")
+    network = set(get_all_layers(layer_or_layers))
+    foreign = [key for key in inputs if key not in network]
+    if foreign:
+        raise ValueError(f"get_output: inputs maps layers that are not in this network: {foreign}; "
+                         "they would be ignored")
+
+
+def _input_expression(layer, value):
+    """``value`` as the expression replacing ``layer``'s output; ValueError naming the
+    layer when its dimensions or known sizes do not fit the layer's output shape."""
+    expression = as_tensor_expression(value)
+    shape = layer.output_shape
+    given = expression.type.shape
+    if len(given) != len(shape) or any(a is not None and b is not None and a != b for a, b in zip(given, shape)):
+        raise ValueError(f"get_output: the input for {layer!r} has shape {given} ({len(given)}-d), "
+                         f"but the layer's output shape is {shape} ({len(shape)}-d; None: any size)")
+    return expression
+
+
 def _layer_inputs(layer, values):
     if hasattr(layer, "input_layers"):
         return [values[l] if l is not None else None for l in layer.input_layers]
@@ -99,7 +125,8 @@ def get_output(layer_or_layers, inputs=None, **kwargs):
     layers = get_all_layers(layer_or_layers, treat_as_input=list(inputs) if isinstance(inputs, dict) else None)
     values = {}
     if isinstance(inputs, dict):
-        values.update({l: as_tensor_expression(v) for l, v in inputs.items()})
+        _check_input_keys(inputs, layer_or_layers)
+        values.update({l: _input_expression(l, v) for l, v in inputs.items()})
     elif inputs is not None:
         input_layers = [l for l in layers if isinstance(l, InputLayer)]
         if len(input_layers) != 1:
@@ -107,7 +134,7 @@ def get_output(layer_or_layers, inputs=None, **kwargs):
                 f"get_output got a single input expression, but the network has {len(input_layers)} "
                 f"input layers {input_layers}; pass a dict {{input_layer: expression}}"
             )
-        values[input_layers[0]] = as_tensor_expression(inputs)
+        values[input_layers[0]] = _input_expression(input_layers[0], inputs)
     for layer in layers:
         if layer in values:
             continue
@@ -115,7 +142,12 @@ def get_output(layer_or_layers, inputs=None, **kwargs):
             values[layer] = layer.input_var
             continue
         layer_inputs = _layer_inputs(layer, values)
-        values[layer] = layer.get_output_for(layer_inputs, **kwargs)
+        try:
+            values[layer] = layer.get_output_for(layer_inputs, **kwargs)
+        except (ValueError, TypeError) as e:
+            if str(e).startswith(f"get_output: {layer!r}"):
+                raise
+            raise type(e)(f"get_output: {layer!r}: {e}") from e
     outputs = [values[l] for l in _as_list(layer_or_layers)]
     return outputs if isinstance(layer_or_layers, (list, tuple)) else outputs[0]
 

@@ -13,6 +13,7 @@ end) or ``'center'``::
 """
 import pytensor.tensor as pt
 
+from ..utils import check_int
 from .base import MergeLayer
 
 __all__ = [
@@ -178,7 +179,7 @@ class ConcatLayer(_CroppingMergeLayer):
 
     def __init__(self, incomings, axis=1, cropping=None, **kwargs):
         super().__init__(incomings, cropping=cropping, **kwargs)
-        self.axis = axis
+        self.axis = check_int("axis", axis)
 
     def get_output_shape_for(self, input_shapes):
         merged, cropped = self._merged_shape(input_shapes, free_axis=self.axis)

@@ -5,7 +5,7 @@ upscaling (:class:`Upscale2DLayer`) and pooling across feature maps
 import pytensor.tensor as pt
 
 from ..ops.pool import POOL_MODES, pool2d, pool_output_length
-from ..utils import as_tuple, int_types, shape_with_known_sizes
+from ..utils import as_tuple, check_int, int_types, shape_with_known_sizes
 from .base import Layer
 from .conv import _positive_tuple
 
@@ -229,6 +229,7 @@ class Upscale2DLayer(Layer):
 def _feature_axis(axis, input_shape):
     """``axis`` as a non-negative index into ``input_shape``."""
     ndim = len(input_shape)
+    axis = check_int("axis", axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"axis {axis} is out of range for input shape {tuple(input_shape)}")
     return axis % ndim

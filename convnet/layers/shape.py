@@ -15,7 +15,7 @@ import math
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 
-from ..utils import int_types
+from ..utils import check_int, int_types
 from .base import Layer
 
 __all__ = [
@@ -165,6 +165,7 @@ class FlattenLayer(Layer):
 
     def __init__(self, incoming, outdim=2, **kwargs):
         super().__init__(incoming, **kwargs)
+        outdim = check_int("outdim", outdim, minimum=1)
         if not 1 <= outdim <= len(self.input_shape):
             raise ValueError(f"outdim={outdim} must be between 1 and the input's {len(self.input_shape)} dimensions")
         self.outdim = outdim
@@ -274,7 +275,7 @@ class PadLayer(Layer):
         super().__init__(incoming, **kwargs)
         self.width = width
         self.val = val
-        self.batch_ndim = batch_ndim
+        self.batch_ndim = check_int("batch_ndim", batch_ndim, minimum=0)
         self.pad_widths = self._all_pad_widths(len(self.input_shape))
 
     def _all_pad_widths(self, ndim):
@@ -326,6 +327,9 @@ class SliceLayer(Layer):
 
     def __init__(self, incoming, indices, axis=-1, **kwargs):
         super().__init__(incoming, **kwargs)
+        axis = check_int("axis", axis)
+        if not isinstance(indices, (*int_types, slice)) or isinstance(indices, bool):
+            raise ValueError(f"indices must be an int or a slice, got {indices!r} ({type(indices).__name__})")
         if not -len(self.input_shape) <= axis < len(self.input_shape):
             raise ValueError(f"axis {axis} is not an axis of input shape {self.input_shape}")
         self.slice = indices

@@ -51,7 +51,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..checkpoint import load_params, read_safetensors, save_params
+from ..checkpoint import load_params, read_npz, read_safetensors, save_params
 from .network import NetworkDict, layer_mapping
 from .preprocessing import Preprocessing
 from .vgg import VGG_CONFIGS, vgg_weight_layer_names
@@ -112,13 +112,7 @@ def _detect_format(path):
 
 
 def _read_npz(path):
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = OrderedDict((key, archive[key]) for key in archive.files)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path}: cannot read the .npz file ({type(e).__name__}: {e}); "
-                         "it may be truncated") from e
-    return Weights(arrays, None, None, "npz")
+    return Weights(read_npz(path), None, None, "npz")
 
 
 def _read_lasagne_pickle(path, allow_pickle):

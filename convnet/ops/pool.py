@@ -26,6 +26,9 @@ Semantics (as in Theano)
   averages divide by the number of cells actually covered). Padding requires
   ``ignore_border=True``.
 * The max gradient goes to every cell of a window that equals its maximum.
+* NaN is never hidden: a window holding a NaN pools to NaN in every mode (as
+  NumPy's ``max`` and ``sum``), and the max gradient of such a window is NaN on
+  all its cells (its maximum is undefined, so no cell can be said to have won).
 """
 
 import numpy as np
@@ -447,7 +450,9 @@ class MaxPoolGrad(_WindowOp):
         x, pooled, pooled_grad = inputs
         windows, _ = _max_windows(x, self)
         is_max = windows == pooled[..., None, None]
-        per_cell = np.where(is_max, pooled_grad[..., None, None], 0).astype(x.dtype)
+        undefined = np.isnan(pooled)[..., None, None]
+        per_cell = np.where(undefined, np.nan, np.where(is_max, pooled_grad[..., None, None], 0))
+        per_cell = per_cell.astype(x.dtype, copy=False)
         outputs[0][0] = _add_windows_to_cells(per_cell, self, x.shape)
 
     def infer_shape(self, fgraph, node, shapes):
@@ -491,6 +496,7 @@ class MaxPoolGradGrad(_WindowOp):
         cotangent_windows = _windows(_padded(input_cotangent, self, 0), self, out_shape)
         is_max = windows == pooled[..., None, None]
         summed = np.where(is_max, cotangent_windows, 0).sum(axis=(-2, -1))
+        summed[np.isnan(pooled)] = np.nan
         outputs[0][0] = summed.astype(x.dtype, copy=False)
 
     def infer_shape(self, fgraph, node, shapes):

@@ -108,6 +108,7 @@ def jax_funcify_Pool(op, node=None, **kwargs):
 def jax_funcify_MaxPoolGrad(op, node=None, **kwargs):
     def max_pool_grad(x, pooled, pooled_grad):
         per_cell = jnp.where(_max_cells(x, pooled, op), pooled_grad[..., None], 0)
+        per_cell = jnp.where(jnp.isnan(pooled)[..., None], jnp.nan, per_cell)
         return _add_window_cells_to_input(per_cell.astype(x.dtype), op, x)
 
     return max_pool_grad
@@ -117,7 +118,8 @@ def jax_funcify_MaxPoolGrad(op, node=None, **kwargs):
 def jax_funcify_MaxPoolGradGrad(op, node=None, **kwargs):
     def max_pool_grad_grad(x, pooled, input_cotangent):
         cotangent_cells = _window_cells(_padded(input_cotangent, op, 0), op, pooled.shape[-2:])
-        return jnp.where(_max_cells(x, pooled, op), cotangent_cells, 0).sum(axis=-1)
+        summed = jnp.where(_max_cells(x, pooled, op), cotangent_cells, 0).sum(axis=-1)
+        return jnp.where(jnp.isnan(pooled), jnp.nan, summed)
 
     return max_pool_grad_grad
 

@@ -190,7 +190,11 @@ def numba_funcify_Pool(op, node=None, **kwargs):
                         best = padded[b, r0, c0]
                         for r in range(r0, r0 + ws[0]):
                             for c in range(c0, c0 + ws[1]):
-                                best = max(best, padded[b, r, c])
+                                value = padded[b, r, c]
+                                # ``value != value``: a NaN wins (as NumPy's max), where
+                                # ``max(best, value)`` would keep ``best``.
+                                if value > best or value != value:
+                                    best = value
                         out[b, i, j] = best
                     else:
                         total = 0.0
@@ -228,9 +232,11 @@ def numba_funcify_MaxPoolGrad(op, node=None, **kwargs):
                 for j in range(out_cols):
                     c0 = j * stride[1]
                     best, window_grad = maxima[b, i, j], window_grads[b, i, j]
+                    if best != best:
+                        window_grad = np.nan  # a NaN window's gradient is NaN on all its cells
                     for r in range(r0, r0 + ws[0]):
                         for c in range(c0, c0 + ws[1]):
-                            cell_grad = window_grad if padded[b, r, c] == best else 0
+                            cell_grad = window_grad if padded[b, r, c] == best or best != best else 0
                             if overlapping:
                                 grad[b, r, c] += cell_grad
                             else:
@@ -266,7 +272,7 @@ def numba_funcify_MaxPoolGradGrad(op, node=None, **kwargs):
                     for r in range(r0, r0 + ws[0]):
                         for c in range(c0, c0 + ws[1]):
                             total += cotangent[b, r, c] if images[b, r, c] == best else 0
-                    out[b, i, j] = total
+                    out[b, i, j] = total if best == best else np.nan
         return _with_leading_shape(out, pooled.shape)
 
     return max_pool_grad_grad, _SOURCE_VERSION

@@ -192,6 +192,31 @@ def test_image_label_count_mismatch_raises(no_env_data, tmp_path, mnist_like_fil
         load_mnist(tmp_path, n_validation=3)
 
 
+@pytest.mark.parametrize("bad_label", [10, 255])
+def test_labels_outside_the_classes_raise_naming_the_file(no_env_data, tmp_path, mnist_like_files, bad_label):
+    arrays = mnist_like_files(tmp_path)
+    labels = arrays[MNIST_FILES.test_labels].copy()
+    labels[[3, 7]] = bad_label
+    save_idx(tmp_path / MNIST_FILES.test_labels, labels)
+    with pytest.raises(DataFileError, match=rf"t10k-labels-idx1-ubyte.gz: 2 labels are outside the classes "
+                                            rf"\[0, 10\): \[{bad_label}\] \(the first at index 3\)"):
+        load_mnist(tmp_path, n_validation=3)
+
+
+def test_load_idx_dataset_checks_labels_against_num_classes(no_env_data, tmp_path, mnist_like_files):
+    arrays = mnist_like_files(tmp_path)
+    labels = arrays[MNIST_FILES.train_labels].astype(np.int32)
+    labels[0] = 25
+    save_idx(tmp_path / MNIST_FILES.train_labels, labels)
+    assert load_idx_dataset("letters", MNIST_FILES, tmp_path, n_validation=3, download=False).y_train[0] == 25
+    with pytest.raises(DataFileError, match=r"1 labels are outside the classes \[0, 20\): \[25\]"):
+        load_idx_dataset("letters", MNIST_FILES, tmp_path, n_validation=3, download=False, num_classes=20)
+    labels[0] = -1
+    save_idx(tmp_path / MNIST_FILES.train_labels, labels)
+    with pytest.raises(DataFileError, match=r"1 labels are negative: \[-1\]"):
+        load_idx_dataset("letters", MNIST_FILES, tmp_path, n_validation=3, download=False)
+
+
 def test_swapped_files_raise(no_env_data, tmp_path, mnist_like_files):
     arrays = mnist_like_files(tmp_path)
     save_idx(tmp_path / MNIST_FILES.test_images, arrays[MNIST_FILES.test_labels])

@@ -78,3 +78,77 @@ def test_merge_layer_output():
     out = get_output(Sum([a, b]))
     f = pytensor.function([a.input_var, b.input_var], out, mode="FAST_COMPILE")
     np.testing.assert_allclose(f(np.ones((1, 2), "float32"), 2 * np.ones((1, 2), "float32")), 3)
+
+
+# -- bad arguments: the error names the layer and the argument, at construction -------------------
+
+from convnet import layers as L  # noqa: E402
+
+
+def _input(shape=(None, 3, 8, 8)):
+    return InputLayer(shape)
+
+
+BAD_ARGUMENTS = [
+    # factory(incoming, **arguments), the argument that is wrong, bad values
+    (lambda l, **a: L.DenseLayer(l, **{"num_units": 4, **a}), "num_units", [2.5, None, "10", 0, True]),
+    (lambda l, **a: L.DenseLayer(l, **{"num_units": 4, **a}), "num_leading_axes", [1.5, "1"]),
+    (lambda l, **a: L.NINLayer(l, **{"num_units": 4, **a}), "num_units", [2.5, None, "10", -1]),
+    (lambda l, **a: L.Conv2DLayer(l, **{"num_filters": 2, "filter_size": 3, **a}), "num_filters",
+     [2.5, None, "4", 0, True]),
+    (lambda l, **a: L.Conv2DLayer(l, **{"num_filters": 2, "filter_size": 3, **a}), "filter_size", [2.5, None]),
+    (lambda l, **a: L.MaxPool2DLayer(l, **{"pool_size": 2, **a}), "pool_size", [2.5, None, "2"]),
+    (lambda l, **a: L.ConcatLayer([l, l], **a), "axis", [1.5, None, "1"]),
+    (lambda l, **a: L.FlattenLayer(l, **a), "outdim", [2.5, None, "2", 0]),
+    (lambda l, **a: L.PadLayer(l, **{"width": 1, **a}), "batch_ndim", [2.5, None, "2"]),
+    (lambda l, **a: L.SliceLayer(l, **{"indices": 0, **a}), "indices", [2.5, None, "0"]),
+    (lambda l, **a: L.SliceLayer(l, **{"indices": 0, **a}), "axis", [2.5, None, "1"]),
+    (lambda l, **a: L.FeaturePoolLayer(l, **{"pool_size": 3, **a}), "axis", [None, "1"]),
+    (lambda l, **a: L.DropoutLayer(l, **a), "shared_axes", [None, 2.5]),
+    (lambda l, **a: L.DimshuffleLayer(l, **a), "pattern", [0, None]),
+    (lambda l, **a: L.ConcatLayer([l, l], **a), "cropping", [0, 2.5]),
+]
+
+
+@pytest.mark.parametrize("factory, argument, values", BAD_ARGUMENTS,
+                         ids=[f"{i}-{argument}" for i, (_, argument, _) in enumerate(BAD_ARGUMENTS)])
+def test_a_bad_argument_is_named_with_the_layer(factory, argument, values):
+    for value in values:
+        with pytest.raises((ValueError, TypeError)) as error:
+            factory(_input(), name="probe", **{argument: value})
+        message = str(error.value)
+        assert message.split(":")[0].endswith("Layer 'probe'"), message
+        assert f"{argument}=" in message or f"{argument} " in message, message
+        assert repr(value) in message, message
+
+
+@pytest.mark.parametrize("nonlinearity", ["relu", "softmax", 3])
+def test_a_nonlinearity_that_is_not_callable_is_refused_at_construction(nonlinearity):
+    with pytest.raises(TypeError, match=r"^DenseLayer 'fc': nonlinearity must be a callable .*got "
+                                        + repr(nonlinearity)):
+        L.DenseLayer(_input(), 4, nonlinearity=nonlinearity, name="fc")
+    with pytest.raises(TypeError, match="nonlinearity must be a callable"):
+        L.NonlinearityLayer(_input(), nonlinearity)
+
+
+def test_a_nonlinearity_name_gets_a_hint():
+    with pytest.raises(TypeError, match=r"convnet\.nonlinearities\.rectify"):
+        L.Conv2DLayer(_input(), 2, 3, nonlinearity="relu")
+
+
+@pytest.mark.parametrize("incoming, match", [
+    (lambda: [_input()], r"got list \[InputLayer\]; a layer with several inputs is a merge layer"),
+    (lambda: np.zeros((3, 4)), "got ndarray"),
+    (lambda: [None, 4], "got list .*give a shape as a tuple"),
+    (lambda: "input", "got str 'input'"),
+])
+def test_an_incoming_that_is_not_a_layer_or_shape_names_the_layer(incoming, match):
+    with pytest.raises(TypeError, match=r"^DenseLayer 'fc': incoming must be a Layer or a shape tuple, " + match):
+        L.DenseLayer(incoming(), 4, name="fc")
+
+
+def test_merge_incomings_must_be_a_list_of_layers():
+    with pytest.raises(TypeError, match=r"^ConcatLayer 'cat': incomings must be a list"):
+        L.ConcatLayer(_input(), name="cat")
+    with pytest.raises(TypeError, match=r"^ElemwiseSumLayer: incomings\[1\] must be a Layer or a shape tuple"):
+        L.ElemwiseSumLayer([_input(), 3])

@@ -155,7 +155,7 @@ def test_conv2d_uses_given_convolution():
         ((None, 3, 4, 4), {"filter_size": 3, "dilation": 2, "pad": (0, 1)}, r"filter of size \(5, 5\).*"
                                                                              r"input \(4, 4\) padded by \(0, 1\)"),
         ((None, None, 8, 8), {}, r"number of input channels must be known, got input shape \(None, None, 8, 8\)"),
-        ((None, 3, 8, 8), {"num_filters": 0}, "num_filters must be a positive int, got 0"),
+        ((None, 3, 8, 8), {"num_filters": 0}, "num_filters must be a positive integer, got num_filters=0"),
         ((None, 3, 8, 8), {"stride": (1, 0)}, r"stride must be positive, got \(1, 0\)"),
         ((None, 3, 8, 8), {"filter_size": 2, "pad": "same"}, r"pad='same' needs odd filter sizes, got "
                                                               r"filter_size \(2, 2\)"),

@@ -89,7 +89,7 @@ def test_dense_without_bias_and_nonlinearity():
         ((None, 10), {"num_leading_axes": 2}, r"num_leading_axes=2 for input shape \(None, 10\) leaves no"),
         ((None, 10), {"num_leading_axes": -3}, r"num_leading_axes=-3 for input shape \(None, 10\) asks"),
         ((None, None), {}, r"the trailing input dimensions \(None,\) \(input shape \(None, None\)"),
-        ((None, 10), {"num_units": 0}, "num_units must be positive, got 0"),
+        ((None, 10), {"num_units": 0}, "num_units must be a positive integer, got num_units=0"),
     ],
     ids=["too-many-leading-axes", "too-few-leading-axes", "unknown-features", "no-units"],
 )

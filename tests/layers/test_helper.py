@@ -1,8 +1,10 @@
 import numpy as np
 import pytensor
+import pytensor.tensor as pt
 import pytest
 
 from convnet.layers import (
+    DenseLayer,
     InputLayer,
     Layer,
     MergeLayer,
@@ -110,3 +112,38 @@ def test_set_all_param_values_rejects_bad_input_and_changes_nothing(diamond):
         set_all_param_values(top, before[:5])
     for b, a in zip(before, get_all_param_values(top)):
         np.testing.assert_array_equal(a, b)
+
+
+# -- bad inputs to get_output name the layer --------------------------------------------------------
+
+
+def test_get_output_input_of_the_wrong_ndim_names_the_input_layer():
+    l_in = InputLayer((None, 4), name="pixels")
+    l_out = DenseLayer(l_in, 3)
+    with pytest.raises(ValueError, match=r"the input for InputLayer 'pixels' has shape \(None, None, None\) "
+                                         r"\(3-d\), but the layer's output shape is \(None, 4\)"):
+        get_output(l_out, pt.tensor3())
+    with pytest.raises(ValueError, match=r"InputLayer 'pixels' has shape \(2, 5\)"):
+        get_output(l_out, np.zeros((2, 5), "float32"))
+    with pytest.raises(ValueError, match=r"the input for DenseLayer 'hidden'"):
+        hidden = DenseLayer(l_in, 5, name="hidden")
+        get_output(DenseLayer(hidden, 2), {hidden: pt.tensor3()})
+
+
+def test_get_output_refuses_dict_keys_outside_the_network():
+    l_in = InputLayer((None, 4))
+    l_out = DenseLayer(l_in, 3)
+    stranger = InputLayer((None, 4), name="stranger")
+    with pytest.raises(ValueError, match=r"not in this network: \[InputLayer 'stranger'\]"):
+        get_output(l_out, {stranger: pt.matrix()})
+    with pytest.raises(ValueError, match=r"keys of inputs must be layers, got \['input'\]"):
+        get_output(l_out, {"input": pt.matrix()})
+
+
+def test_get_output_names_the_layer_whose_output_fails():
+    class Picky(DenseLayer):
+        def get_output_for(self, input, **kwargs):
+            raise ValueError("cannot take this")
+
+    with pytest.raises(ValueError, match=r"^get_output: Picky 'p': cannot take this"):
+        get_output(Picky(InputLayer((None, 4)), 2, name="p"))

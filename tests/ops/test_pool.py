@@ -298,6 +298,102 @@ def test_backends_reject_a_window_larger_than_the_runtime_input(backend_mode):
         f(np.zeros((1, 1, 1, 3), dtype="float32"))
 
 
+# --- NaN: never hidden, on every backend ------------------------------------------
+
+NAN_CONFIGS = [
+    # mode, ws, stride, pad, ignore_border
+    *((mode, (2, 2), None, (0, 0), True) for mode in POOL_MODES),
+    *((mode, (3, 2), (2, 1), (1, 1), True) for mode in POOL_MODES),  # padding, overlapping windows
+    ("max", (2, 3), (1, 2), (0, 0), False),  # partial windows
+    ("average_exc_pad", (2, 3), (1, 2), (0, 0), False),
+]
+"""Every pool mode (:data:`POOL_MODES`), plus padding, overlap and partial windows."""
+
+NAN_CELLS = [(0, 0, 1, 1), (0, 1, 4, 3), (1, 0, 2, 0)]
+"""NaN positions in a ``(2, 2, 6, 5)`` input: none of them first in its ``(2, 2)`` window,
+where a ``best = max(best, value)`` loop would drop it."""
+
+
+def nan_windows(shape, cells, ws, stride, pad, ignore_border):
+    """Boolean masks of the output windows that hold a NaN cell and of the input cells
+    in such a window."""
+    windows, out_shape = reference_windows(shape[-2:], ws, stride or ws, pad, ignore_border)
+    pooled_nan, cell_nan = np.zeros(shape[:-2] + out_shape, bool), np.zeros(shape, bool)
+    for *lead, r, c in cells:
+        for (i, j), (window_cells, _) in windows.items():
+            if (r, c) in window_cells:
+                pooled_nan[(*lead, i, j)] = True
+                for cell in window_cells:
+                    cell_nan[(*lead, *cell)] = True
+    return pooled_nan, cell_nan
+
+
+def test_nan_propagates_on_every_backend(backend_mode):
+    """A window holding a NaN pools to NaN in every mode and on every backend; the
+    other windows are untouched. Max and L2 gradients (which depend on the values) are
+    NaN on every cell of a NaN window, never a finite guess; sum and average gradients
+    do not depend on the values and stay exact. The max pooling's second derivative
+    (MaxPoolGradGrad) is NaN for NaN windows."""
+    dtype = "float32"
+    x = pt.tensor4("x", dtype=dtype)
+    clean = distinct_values((2, 2, 6, 5)).astype(dtype)
+    x_value = clean.copy()
+    for cell in NAN_CELLS:
+        x_value[cell] = np.nan
+    rng = np.random.default_rng(5)
+    fed, outputs, checks = {x: x_value}, [], []
+    for mode, ws, stride, pad, ignore_border in NAN_CONFIGS:
+        label = f"{mode} ws={ws} stride={stride} pad={pad} ignore_border={ignore_border}"
+        pooled = pool2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+        pooled_nan, cell_nan = nan_windows(x_value.shape, NAN_CELLS, ws, stride, pad, ignore_border)
+        u = pt.tensor4(dtype=dtype)
+        fed[u] = rng.standard_normal(pooled_nan.shape).astype(dtype)
+        grad = pytensor.grad((pooled * u).sum(), x)
+        pooled_ref, grad_ref, _ = reference_pool(
+            clean.astype("float64"), ws, stride, pad, ignore_border, mode, output_grad=fed[u])
+        value_dependent = mode in ("max", "l2")
+        outputs += [pooled, grad]
+        checks += [(f"{label}: pooled", pooled_ref, pooled_nan),
+                   (f"{label}: gradient", grad_ref, cell_nan if value_dependent else None)]
+        if mode == "max":
+            v = pt.tensor4(dtype=dtype)
+            fed[v] = rng.standard_normal(x_value.shape).astype(dtype)
+            outputs.append(pytensor.grad((grad * v).sum(), u))
+            _, _, derivative_ref = reference_pool(clean.astype("float64"), ws, stride, pad, ignore_border,
+                                                  mode, direction=fed[v])
+            checks.append((f"{label}: derivative", derivative_ref, pooled_nan))
+    results = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")(*fed.values())
+    for result, (label, reference, nan_mask) in zip(results, checks):
+        result = np.asarray(result)
+        if nan_mask is None:
+            nan_mask = np.zeros(result.shape, bool)
+        assert nan_mask.any() or "gradient" in label, label
+        np.testing.assert_array_equal(np.isnan(result), nan_mask, err_msg=f"{label}: NaN positions")
+        np.testing.assert_allclose(result[~nan_mask], reference[~nan_mask], rtol=2e-5, atol=2e-5, err_msg=label)
+
+
+def test_nan_in_the_incoming_gradient_reaches_the_input_gradient(backend_mode):
+    """Backward NaN propagates too: a NaN in the pooled output's gradient makes the input
+    gradient NaN on the cells that window sends gradient to (its maximum for max
+    pooling, all its cells otherwise)."""
+    x = pt.tensor4("x", dtype="float32")
+    u = pt.tensor4("u", dtype="float32")
+    x_value = distinct_values((1, 1, 4, 4)).astype("float32")
+    u_value = np.ones((1, 1, 2, 2), "float32")
+    u_value[0, 0, 1, 0] = np.nan
+    modes = ("max", "sum", "average_inc_pad", "average_exc_pad", "l2")
+    grads = [pytensor.grad((pool2d(x, (2, 2), mode=m) * u).sum(), x) for m in modes]
+    results = pytensor.function([x, u], grads, mode=backend_mode)(x_value, u_value)
+    window = x_value[0, 0, 2:, :2]
+    for mode, grad in zip(modes, results):
+        expected = np.zeros((4, 4), bool)
+        if mode == "max":
+            expected[2:, :2] = window == window.max()
+        else:
+            expected[2:, :2] = True
+        np.testing.assert_array_equal(np.isnan(np.asarray(grad)[0, 0]), expected, err_msg=mode)
+
+
 def test_numba_functions_are_cacheable():
     from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
 
