@@ -624,9 +624,13 @@ def _checked_batch(result, X, transform, epoch, index):
         array = np.asarray(result)
     except (TypeError, ValueError) as e:
         raise TypeError(f"{where} returned {type(result).__name__}, not an array of images: {e}") from e
-    if array.dtype.kind not in "fiub" or array.ndim != X.ndim or len(array) != len(X):
+    # A batch of images keeps its dimensions; a batch of references (file
+    # indices, as ImageFolder's reader gets) becomes images.
+    ndim_changed = X.ndim > 1 and array.ndim != X.ndim
+    if array.dtype.kind not in "fiub" or ndim_changed or array.ndim == 0 or len(array) != len(X):
+        dimensions = f", with {X.ndim} dimensions" if X.ndim > 1 else ""
         raise ValueError(f"{where} returned {array.dtype} of shape {array.shape} for a batch of shape {X.shape}; "
-                         f"it must return as many images as it gets ({len(X)}), with {X.ndim} dimensions")
+                         f"it must return as many images as it gets ({len(X)}){dimensions}")
     return array
 
 

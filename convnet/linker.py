@@ -113,6 +113,8 @@ class _Compiler:
         while True:
             future, function, args = self._queue.get()
             _run_into(future, function, args)
+            # Hold no node (and through it a graph and its parameters) while idle.
+            del future, function, args
             self._queue.task_done()
 
     def wait(self):

@@ -576,8 +576,9 @@ class NeuralNet(BaseEstimator):
         is set at the first fit."""
         min_samples = 2 if fitting and self.train_split is not None else 1
         first_fit = fitting and not vars(self).get("train_history_")
+        # NaN and infinity are refused by _check_finite, which names allow_nonfinite.
         return validate_data(self, X, reset=first_fit, dtype=pytensor.config.floatX, allow_nd=True,
-                             ensure_min_samples=min_samples, ensure_min_features=1)
+                             ensure_min_samples=min_samples, ensure_min_features=1, ensure_all_finite=False)
 
     def _check_X(self, X):
         return self._check_input_shape(self._validated(X))
