@@ -82,5 +82,5 @@ def test_plot_occlusion():
 
 def test_clear_message_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"pip install convnet\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install convnet-lasagne\[plot\]"):
         visualize.plot_loss(None)
