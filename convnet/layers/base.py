@@ -17,6 +17,7 @@ and :meth:`Layer.get_output_for`, and create parameters with
 Every layer's output shape is computed once at construction, so an input a
 layer cannot handle raises ``ValueError`` there, naming the layer.
 """
+import functools
 from collections import OrderedDict
 
 from pytensor.graph.basic import Variable
@@ -31,23 +32,35 @@ def describe_layer(cls, name):
     return f"{cls.__name__} {name!r}" if name else cls.__name__
 
 
-class _LayerMeta(type):
-    """Validates every layer at construction: computes its output shape and
-    prefixes any ``ValueError`` with the layer's class and name."""
+def _checked_init(init):
+    """Wrap a layer's ``__init__`` so that a finished construction computes the
+    output shape (raising for shapes the layer cannot handle) and prefixes any
+    ``ValueError`` with the layer's class and name.
 
-    def __call__(cls, *args, **kwargs):
-        label = describe_layer(cls, kwargs.get("name"))
+    Only the outermost ``__init__`` checks: a ``super().__init__`` call runs
+    before the subclass has set what its output shape depends on.
+    ``functools.wraps`` keeps the constructor's signature visible to
+    ``inspect.signature``, ``help()``, IDEs and the documentation.
+    """
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        if type(self).__init__ is not __init__:
+            init(self, *args, **kwargs)
+            return
+        label = describe_layer(type(self), kwargs.get("name"))
         try:
-            layer = super().__call__(*args, **kwargs)
-            layer.output_shape  # noqa: B018  (raises for shapes the layer cannot handle)
+            init(self, *args, **kwargs)
+            self.output_shape  # noqa: B018  (raises for shapes the layer cannot handle)
         except ValueError as e:
             if str(e).startswith(label):
                 raise
             raise ValueError(f"{label}: {e}") from e
-        return layer
+
+    return __init__
 
 
-class Layer(metaclass=_LayerMeta):
+class Layer:
     """Base class for a layer with one input.
 
     Parameters
@@ -60,6 +73,12 @@ class Layer(metaclass=_LayerMeta):
         checkpoints.
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _checked_init(vars(cls)["__init__"])
+
+    @_checked_init
     def __init__(self, incoming, name=None):
         if isinstance(incoming, tuple):
             self.input_shape = incoming
