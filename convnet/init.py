@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 
 from .random import get_rng
-from .utils import floatX
+from .utils import floatX, settings_repr
 
 __all__ = [
     "Initializer",
@@ -54,6 +54,9 @@ class Initializer:
     def __call__(self, shape):
         """Return :meth:`sample` of ``shape``, so an instance works like a function."""
         return self.sample(shape)
+
+    def __repr__(self):
+        return settings_repr(self)
 
     def sample(self, shape):
         """Return an array of ``shape`` (a tuple of ints, or an int) and dtype ``floatX``.

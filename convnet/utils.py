@@ -1,4 +1,5 @@
 """Small helpers shared by the rest of convnet."""
+import inspect
 import numbers
 
 import numpy as np
@@ -194,3 +195,23 @@ def create_param(spec, shape, name=None):
 
     raise TypeError(f"{label}: cannot initialize from {type(spec).__name__}; give an array, "
                     "a PyTensor variable or a callable such as convnet.init.GlorotUniform()")
+
+
+def settings_repr(obj, skip=()):
+    """``ClassName(arg=value, ...)`` for the constructor arguments of ``obj``
+    that it stores under their own names and that differ from the defaults,
+    so that defaults such as ``W=GlorotUniform()`` read as code in ``help()``
+    and the documentation."""
+    parameters = inspect.signature(type(obj)).parameters.values()
+    settings = []
+    for p in parameters:
+        if p.name in skip or p.name not in vars(obj):
+            continue
+        value = vars(obj)[p.name]
+        try:
+            is_default = bool(value == p.default)
+        except (TypeError, ValueError):  # arrays compare elementwise
+            is_default = False
+        if not is_default:
+            settings.append(f"{p.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(settings)})"
