@@ -19,15 +19,18 @@ layer cannot handle raises ``ValueError`` there, naming the layer.
 """
 import functools
 from collections import OrderedDict
+from collections.abc import Sequence  # noqa: F401  (in the annotations)
+from typing import TypeAlias
 
 from pytensor.graph.basic import Variable
 
+from ..typing import Shape
 from ..utils import collect_shared_vars, create_param, unique
 
-__all__ = ["Layer", "MergeLayer", "describe_layer"]
+__all__ = ["Layer", "MergeLayer", "Incoming", "describe_layer"]
 
 
-def describe_layer(cls, name):
+def describe_layer(cls: type, name: str | None) -> str:
     """How error messages name a layer: its class, and its name when given."""
     return f"{cls.__name__} {name!r}" if name else cls.__name__
 
@@ -79,7 +82,7 @@ class Layer:
             cls.__init__ = _checked_init(vars(cls)["__init__"])
 
     @_checked_init
-    def __init__(self, incoming, name=None):
+    def __init__(self, incoming: "Incoming", name: str | None = None) -> None:
         if isinstance(incoming, tuple):
             self.input_shape = incoming
             self.input_layer = None
@@ -146,6 +149,10 @@ class Layer:
         return param
 
 
+Incoming: TypeAlias = Layer | Shape
+"""What a layer is built on: the layer feeding into it, or the shape of its input."""
+
+
 class MergeLayer(Layer):
     """Base class for a layer with several inputs.
 
@@ -157,7 +164,7 @@ class MergeLayer(Layer):
         A name for the layer.
     """
 
-    def __init__(self, incomings, name=None):
+    def __init__(self, incomings: "Sequence[Incoming]", name: str | None = None) -> None:
         self.input_shapes = [i if isinstance(i, tuple) else i.output_shape for i in incomings]
         self.input_layers = [None if isinstance(i, tuple) else i for i in incomings]
         self.name = name
