@@ -24,6 +24,31 @@ of failing. ``$PYTENSOR_FLAGS`` keeps working as PyTensor defines it.
 ``floatX`` is ``float32`` unless chosen in ``$PYTENSOR_FLAGS``,
 ``~/.pytensorrc``, ``$THEANO_FLAGS`` or ``~/.theanorc``.
 
+What ``import convnet`` changes
+-------------------------------
+Only what Lasagne users rely on, and never a setting the user made:
+
+* ``pytensor.config.floatX`` becomes ``float32`` (Theano's ``floatX`` when
+  ``$THEANO_FLAGS`` or ``~/.theanorc`` give one), unless ``floatX`` is set
+  in ``$PYTENSOR_FLAGS`` or ``~/.pytensorrc`` or was changed from PyTensor's
+  default before the import.
+* ``pytensor.config.mode`` becomes the device's mode (:data:`DEVICE_MODES`)
+  when ``$CONVNET_DEVICE`` names a device, or when Theano's flags or rc file
+  do and PyTensor's ``mode`` was not set by the user.
+* ``$OPENBLAS_THREAD_TIMEOUT`` becomes ``4`` unless it is set, so that idle
+  OpenBLAS threads sleep at once instead of spinning on the cores convnet's
+  convolutions need; OpenBLAS reads it when it loads (SciPy's, which Numba
+  calls, loads after ``import convnet`` unless ``scipy.linalg`` was imported
+  before).
+
+:func:`changed_settings` lists what the import changed.
+``CONVNET_NO_DEFAULTS=1`` in the environment makes the import change none
+of them, and :func:`restore_pytensor_defaults` undoes them afterwards.
+Registering convnet's own Ops, modes and rewrites with PyTensor is not a
+change of settings: it does not alter any graph without convnet's Ops,
+except that ``FAST_COMPILE`` graphs get the rewrite
+:func:`convnet.backends.binary_add_mul`.
+
 Examples
 --------
 >>> import convnet
@@ -36,10 +61,32 @@ import os
 import re
 import warnings
 
-import pytensor
-from pytensor.compile.mode import get_mode as get_pytensor_mode
+__all__ = [
+    "DeviceUnavailableError",
+    "set_device",
+    "get_device",
+    "get_mode",
+    "parse_device",
+    "changed_settings",
+    "restore_pytensor_defaults",
+]
 
-__all__ = ["DeviceUnavailableError", "set_device", "get_device", "get_mode", "parse_device"]
+#: True when ``$CONVNET_NO_DEFAULTS`` is set (to anything but ``""`` or ``0``):
+#: ``import convnet`` then leaves PyTensor's settings and the environment alone.
+NO_DEFAULTS = os.environ.get("CONVNET_NO_DEFAULTS", "") not in ("", "0")
+
+# What the import changed: setting -> its value before (None: an unset variable).
+_settings_before = {}
+_environment_before = {}
+
+if not NO_DEFAULTS and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
+    # Before PyTensor (and with it NumPy and SciPy) is imported: OpenBLAS
+    # reads it when it loads. 2**4 cycles instead of 2**28 (about 0.1 s).
+    _environment_before["OPENBLAS_THREAD_TIMEOUT"] = None
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "4"
+
+import pytensor  # noqa: E402
+from pytensor.compile.mode import get_mode as get_pytensor_mode  # noqa: E402
 
 DEVICE_MODES = {"cpu": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
 
@@ -152,16 +199,87 @@ def _pytensor_sets(key):
     return key in _flags("PYTENSOR_FLAGS") or key in _rc_file("PYTENSORRC", "~/.pytensorrc")
 
 
+def _user_set(key):
+    """Whether the user chose PyTensor's ``key``: in its flags or rc file, or in
+    code before ``import convnet`` (the value is not PyTensor's default)."""
+    # PyTensor has no public accessor for a setting's default.
+    param = getattr(pytensor.config, "_config_var_dict", {}).get(key)
+    default = getattr(param, "default", None)
+    return _pytensor_sets(key) or (default is not None and str(getattr(pytensor.config, key)) != str(default))
+
+
+def _change_setting(key, value):
+    """Set ``pytensor.config.<key>``, remembering the first value it replaced."""
+    before = getattr(pytensor.config, key)
+    if before is not value and before != value:
+        _settings_before.setdefault(key, before)
+        setattr(pytensor.config, key, value)
+
+
 def configure_from_environment():
-    """Apply ``floatX`` and the device from the environment (see module doc)."""
+    """Apply ``floatX`` and the device from the environment (see the module
+    doc for what is changed and when); nothing with ``$CONVNET_NO_DEFAULTS``."""
+    if NO_DEFAULTS:
+        return
     theano = {**_rc_file("THEANORC", "~/.theanorc"), **_flags("THEANO_FLAGS")}
-    if not _pytensor_sets("floatX"):
-        pytensor.config.floatX = theano.get("floatX", "float32")
-    device = os.environ.get("CONVNET_DEVICE") or theano.get("device")
+    if not _user_set("floatX"):
+        _change_setting("floatX", theano.get("floatX", "float32"))
+    device = os.environ.get("CONVNET_DEVICE")
+    if not device and not _user_set("mode"):
+        device = theano.get("device")
     if device:
         if "," not in device and theano.get("fallback"):
             device = f"{device},fallback={theano['fallback']}"
+        mode_before = pytensor.config.mode
         set_device(device)
+        if pytensor.config.mode is not mode_before:
+            _settings_before.setdefault("mode", mode_before)
+
+
+def changed_settings():
+    """What ``import convnet`` changed and is still in force: a dict mapping
+    ``"floatX"``, ``"mode"`` (PyTensor's settings) and
+    ``"OPENBLAS_THREAD_TIMEOUT"`` (an environment variable) to the pair
+    ``(before, now)``; ``before`` is ``None`` for a variable that was unset.
+
+    In a fresh interpreter with no PyTensor or Theano settings::
+
+        >>> import convnet
+        >>> convnet.config.changed_settings()  # doctest: +SKIP
+        {'floatX': ('float64', 'float32'), 'OPENBLAS_THREAD_TIMEOUT': (None, '4')}
+    """
+    changed = {key: (before, getattr(pytensor.config, key)) for key, before in _settings_before.items()}
+    changed.update({name: (before, os.environ.get(name)) for name, before in _environment_before.items()})
+    return changed
+
+
+def restore_pytensor_defaults():
+    """Undo what ``import convnet`` changed: PyTensor's ``floatX`` and
+    ``mode`` and the environment get back the values they had before it
+    (an OpenBLAS already loaded keeps the timeout it read). Functions
+    compiled afterwards follow PyTensor's settings, as without convnet;
+    :func:`set_device` still works.
+
+    Examples
+    --------
+    >>> import pytensor, convnet
+    >>> convnet.config.restore_pytensor_defaults()
+    >>> convnet.config.changed_settings()
+    {}
+    >>> convnet.config.get_device() is None
+    True
+    """
+    global _current_device
+    for key, before in _settings_before.items():
+        setattr(pytensor.config, key, before)
+    for name, before in _environment_before.items():
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    _settings_before.clear()
+    _environment_before.clear()
+    _current_device = None
 
 
 configure_from_environment()

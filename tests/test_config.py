@@ -112,3 +112,55 @@ def test_cuda_with_fallback_warns_and_uses_cpu(restore_mode):
     assert config.get_device() == "cpu"
     out = run_in_fresh_python(PRINT_CONFIG, THEANO_FLAGS="device=cuda,fallback=cpu")
     assert out == "cpu NumbaLinker float32"
+
+
+# -- what import convnet changes, and the ways out --------------------------------------------------
+
+PRINT_CHANGES = (
+    "import os, pytensor, convnet; "
+    "print(sorted(convnet.config.changed_settings().items()), pytensor.config.floatX, pytensor.config.mode, "
+    "convnet.config.get_device(), os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+)
+
+
+def fresh_changes(code=PRINT_CHANGES, **env):
+    """Run ``code`` in a new interpreter whose environment has none of the
+    settings convnet reads or changes, except ``env``."""
+    ours = {"CONVNET_DEVICE", "CONVNET_NO_DEFAULTS", "THEANO_FLAGS", "THEANORC", "PYTENSOR_FLAGS",
+            "OPENBLAS_THREAD_TIMEOUT"}
+    full_env = {k: v for k, v in os.environ.items() if k not in ours}
+    full_env["THEANORC"] = os.devnull  # no ~/.theanorc either
+    full_env.update(env)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_import_reports_every_change_it_makes():
+    assert fresh_changes() == (
+        "[('OPENBLAS_THREAD_TIMEOUT', (None, '4')), ('floatX', ('float64', 'float32'))] float32 Mode None 4"
+    )
+    assert fresh_changes(THEANO_FLAGS="device=c").startswith(
+        "[('OPENBLAS_THREAD_TIMEOUT', (None, '4')), ('floatX', ('float64', 'float32')), ('mode', ('Mode', ")
+
+
+def test_no_defaults_environment_variable_changes_nothing():
+    assert fresh_changes(CONVNET_NO_DEFAULTS="1", THEANO_FLAGS="device=c,floatX=float32") == "[] float64 Mode None None"
+
+
+def test_settings_the_user_made_before_the_import_stay():
+    code = "import pytensor; pytensor.config.floatX = 'float16'; pytensor.config.mode = 'FAST_COMPILE'; " + PRINT_CHANGES
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == (
+        "[('OPENBLAS_THREAD_TIMEOUT', (None, '4'))] float16 FAST_COMPILE None 4"
+    )
+    # PyTensor's own mode flag wins over Theano's device; $CONVNET_DEVICE is an explicit request to convnet.
+    assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", THEANO_FLAGS="device=c").endswith(
+        "float32 FAST_COMPILE None 4")
+    assert " c 4" in fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", CONVNET_DEVICE="c")
+
+
+def test_restore_pytensor_defaults_undoes_the_import():
+    code = "import convnet; convnet.config.restore_pytensor_defaults(); " + PRINT_CHANGES
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == "[] float64 Mode None None"
+    # A value the user had set stays as it was.
+    assert fresh_changes(code, OPENBLAS_THREAD_TIMEOUT="10").endswith("float64 Mode None 10")
