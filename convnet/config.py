@@ -88,6 +88,7 @@ if not NO_DEFAULTS and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
 import pytensor  # noqa: E402
 from pytensor.compile.mode import get_mode as get_pytensor_mode  # noqa: E402
 
+#: The PyTensor mode (a registered mode name) each device compiles for.
 DEVICE_MODES = {"cpu": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
 
 _current_device = None

@@ -21,11 +21,11 @@ from pytensor.tensor.variable import TensorVariable
 __all__ = ["Shape", "TensorLike", "ParamSpec", "Nonlinearity"]
 
 Shape: TypeAlias = tuple[int | None, ...]
-"""A layer's input or output shape: ``None`` for sizes known only at run time."""
+"""A layer's input or output shape, with ``None`` for sizes known only at run time."""
 
 TensorLike: TypeAlias = Variable | np.ndarray | float | int
-"""Something ``pytensor.tensor.as_tensor_variable`` accepts: a symbolic
-tensor, an array or a number."""
+"""Anything ``pytensor.tensor.as_tensor_variable`` accepts, such as a
+symbolic tensor, an array or a number."""
 
 ParamSpec: TypeAlias = Variable | np.ndarray | Callable[[tuple[int, ...]], np.ndarray | Variable]
 """How a layer's parameter is given (see :func:`convnet.utils.create_param`):
@@ -33,4 +33,4 @@ a shared variable or expression used as is, an array to copy, or a callable,
 such as a :mod:`convnet.init` initializer, called with the shape."""
 
 Nonlinearity: TypeAlias = Callable[[TensorVariable], TensorVariable]
-"""An activation function: a symbolic tensor in, one of the same shape out."""
+"""An activation function, taking a symbolic tensor and returning one of the same shape."""

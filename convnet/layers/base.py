@@ -150,7 +150,7 @@ class Layer:
 
 
 Incoming: TypeAlias = Layer | Shape
-"""What a layer is built on: the layer feeding into it, or the shape of its input."""
+"""The layer feeding into a layer, or the shape of that layer's input."""
 
 
 class MergeLayer(Layer):
