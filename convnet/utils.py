@@ -1,13 +1,18 @@
 """Small helpers shared by the rest of convnet."""
 import inspect
 import numbers
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import graph_inputs
 from pytensor.compile.sharedvalue import SharedVariable
+
+from .typing import ParamSpec, Shape, TensorLike
 
 __all__ = [
     "floatX",
@@ -26,8 +31,10 @@ __all__ = [
 
 int_types = (numbers.Integral, np.integer)
 
+_T = TypeVar("_T")
 
-def floatX(arr):
+
+def floatX(arr: ArrayLike) -> np.ndarray:
     """Return ``arr`` as a NumPy array of dtype ``pytensor.config.floatX``.
 
     >>> floatX([1, 2]).dtype
@@ -36,14 +43,14 @@ def floatX(arr):
     return np.asarray(arr, dtype=pytensor.config.floatX)
 
 
-def shared_empty(dim=2, dtype=None):
+def shared_empty(dim: int = 2, dtype: str | None = None) -> SharedVariable:
     """A shared variable holding an empty array of ``dim`` dimensions."""
     if dtype is None:
         dtype = pytensor.config.floatX
     return pytensor.shared(np.zeros((0,) * dim, dtype=dtype))
 
 
-def as_tensor_expression(value):
+def as_tensor_expression(value: TensorLike) -> Variable:
     """Wrap ``value`` into a PyTensor tensor expression (no-op for variables)."""
     if isinstance(value, Variable):
         return value
@@ -56,14 +63,14 @@ def as_tensor_expression(value):
 as_theano_expression = as_tensor_expression
 
 
-def collect_shared_vars(expressions):
+def collect_shared_vars(expressions: Variable | Iterable[Variable]) -> list[SharedVariable]:
     """Return the shared variables ``expressions`` depend on, in order, once each."""
     if isinstance(expressions, Variable):
         expressions = [expressions]
     return unique(v for v in graph_inputs(expressions) if isinstance(v, SharedVariable))
 
 
-def one_hot(x, m=None):
+def one_hot(x: TensorLike, m: int | Variable | None = None) -> Variable:
     """One-hot encode the integer vector ``x`` into ``m`` columns (default ``max(x) + 1``).
 
     Works on NumPy arrays and on symbolic integer vectors.
@@ -78,7 +85,7 @@ def one_hot(x, m=None):
     return (x[:, None] == np.arange(m)[None, :]).astype("int32")
 
 
-def unique(items):
+def unique(items: Iterable[_T]) -> list[_T]:
     """The items of ``items`` in order, each once (by identity-insensitive equality)."""
     seen = set()
     out = []
@@ -89,7 +96,7 @@ def unique(items):
     return out
 
 
-def as_tuple(x, N, t=None):
+def as_tuple(x: object, N: int, t: type | tuple[type, ...] | None = None) -> tuple:
     """Return ``x`` as a tuple of length ``N`` (repeating a scalar), of type ``t``.
 
     >>> as_tuple(3, 2)
@@ -109,7 +116,7 @@ def as_tuple(x, N, t=None):
     return X
 
 
-def compute_norms(array, norm_axes=None):
+def compute_norms(array: TensorLike, norm_axes: Sequence[int] | None = None) -> np.ndarray | Variable:
     """L2 norms of ``array`` (NumPy or symbolic) over ``norm_axes``.
 
     By default the axes are chosen as for weight matrices: axis 0 for 2-D
@@ -131,7 +138,7 @@ def compute_norms(array, norm_axes=None):
     return np.sqrt(np.sum(array**2, axis=sum_over))
 
 
-def shape_with_known_sizes(x, known_shape):
+def shape_with_known_sizes(x: Variable, known_shape: Shape) -> list[int | Variable]:
     """The shape of the tensor ``x`` as a list: the ints of ``known_shape``
     (such as a layer's declared shape) where known, ``x.shape[i]`` elsewhere.
 
@@ -146,7 +153,7 @@ def shape_with_known_sizes(x, known_shape):
     return [x.shape[axis] if size is None else size for axis, size in enumerate(known_shape)]
 
 
-def create_param(spec, shape, name=None):
+def create_param(spec: ParamSpec, shape: Sequence[int], name: str | None = None) -> Variable:
     """Create a parameter of ``shape`` from ``spec``.
 
     ``spec`` may be a NumPy array (copied into a new shared variable), a
@@ -197,7 +204,7 @@ def create_param(spec, shape, name=None):
                     "a PyTensor variable or a callable such as convnet.init.GlorotUniform()")
 
 
-def settings_repr(obj, skip=()):
+def settings_repr(obj: object, skip: Iterable[str] = ()) -> str:
     """``ClassName(arg=value, ...)`` for the constructor arguments of ``obj``
     that it stores under their own names and that differ from the defaults,
     so that defaults such as ``W=GlorotUniform()`` read as code in ``help()``
