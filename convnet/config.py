@@ -75,14 +75,15 @@ __all__ = [
 #: ``import convnet`` then leaves PyTensor's settings and the environment alone.
 NO_DEFAULTS = os.environ.get("CONVNET_NO_DEFAULTS", "") not in ("", "0")
 
-# What the import changed: setting -> its value before (None: an unset variable).
-_settings_before = {}
-_environment_before = {}
+# What the import changed: setting -> (its value before, the value the import
+# gave it); None before: an unset variable.
+_settings_changed = {}
+_environment_changed = {}
 
 if not NO_DEFAULTS and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
     # Before PyTensor (and with it NumPy and SciPy) is imported: OpenBLAS
     # reads it when it loads. 2**4 cycles instead of 2**28 (about 0.1 s).
-    _environment_before["OPENBLAS_THREAD_TIMEOUT"] = None
+    _environment_changed["OPENBLAS_THREAD_TIMEOUT"] = (None, "4")
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = "4"
 
 import pytensor  # noqa: E402
@@ -209,12 +210,10 @@ def _user_set(key):
     return _pytensor_sets(key) or (default is not None and str(getattr(pytensor.config, key)) != str(default))
 
 
-def _change_setting(key, value):
-    """Set ``pytensor.config.<key>``, remembering the first value it replaced."""
-    before = getattr(pytensor.config, key)
-    if before is not value and before != value:
-        _settings_before.setdefault(key, before)
-        setattr(pytensor.config, key, value)
+def _record_change(key, before):
+    after = getattr(pytensor.config, key)
+    if after is not before and after != before:
+        _settings_changed[key] = (_settings_changed.get(key, (before,))[0], after)
 
 
 def configure_from_environment():
@@ -224,7 +223,9 @@ def configure_from_environment():
         return
     theano = {**_rc_file("THEANORC", "~/.theanorc"), **_flags("THEANO_FLAGS")}
     if not _user_set("floatX"):
-        _change_setting("floatX", theano.get("floatX", "float32"))
+        floatX_before = pytensor.config.floatX
+        pytensor.config.floatX = theano.get("floatX", "float32")
+        _record_change("floatX", floatX_before)
     device = os.environ.get("CONVNET_DEVICE")
     if not device and not _user_set("mode"):
         device = theano.get("device")
@@ -233,8 +234,7 @@ def configure_from_environment():
             device = f"{device},fallback={theano['fallback']}"
         mode_before = pytensor.config.mode
         set_device(device)
-        if pytensor.config.mode is not mode_before:
-            _settings_before.setdefault("mode", mode_before)
+        _record_change("mode", mode_before)
 
 
 def changed_settings():
@@ -249,17 +249,20 @@ def changed_settings():
         >>> convnet.config.changed_settings()  # doctest: +SKIP
         {'floatX': ('float64', 'float32'), 'OPENBLAS_THREAD_TIMEOUT': (None, '4')}
     """
-    changed = {key: (before, getattr(pytensor.config, key)) for key, before in _settings_before.items()}
-    changed.update({name: (before, os.environ.get(name)) for name, before in _environment_before.items()})
+    changed = {key: (before, after) for key, (before, after) in _settings_changed.items()
+               if getattr(pytensor.config, key) == after}
+    changed.update({name: (before, after) for name, (before, after) in _environment_changed.items()
+                    if os.environ.get(name) == after})
     return changed
 
 
 def restore_pytensor_defaults():
-    """Undo what ``import convnet`` changed: PyTensor's ``floatX`` and
-    ``mode`` and the environment get back the values they had before it
-    (an OpenBLAS already loaded keeps the timeout it read). Functions
-    compiled afterwards follow PyTensor's settings, as without convnet;
-    :func:`set_device` still works.
+    """Undo what ``import convnet`` changed and is still in force (see
+    :func:`changed_settings`): PyTensor's ``floatX`` and ``mode`` and the
+    environment get back the values they had before the import; a setting
+    changed again since (by :func:`set_device`, say) stays as it is. An
+    OpenBLAS already loaded keeps the timeout it read. Functions compiled
+    afterwards follow PyTensor's settings, as without convnet.
 
     Examples
     --------
@@ -267,20 +270,22 @@ def restore_pytensor_defaults():
     >>> convnet.config.restore_pytensor_defaults()
     >>> convnet.config.changed_settings()
     {}
-    >>> convnet.config.get_device() is None
-    True
     """
     global _current_device
-    for key, before in _settings_before.items():
-        setattr(pytensor.config, key, before)
-    for name, before in _environment_before.items():
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
-    _settings_before.clear()
-    _environment_before.clear()
-    _current_device = None
+    changed = changed_settings()
+    for key, (before, _after) in _settings_changed.items():
+        if key in changed:
+            setattr(pytensor.config, key, before)
+    for name, (before, _after) in _environment_changed.items():
+        if name in changed:
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+    if "mode" in changed:
+        _current_device = None
+    _settings_changed.clear()
+    _environment_changed.clear()
 
 
 configure_from_environment()

@@ -164,3 +164,12 @@ def test_restore_pytensor_defaults_undoes_the_import():
     assert fresh_changes(code, THEANO_FLAGS="device=c") == "[] float64 Mode None None"
     # A value the user had set stays as it was.
     assert fresh_changes(code, OPENBLAS_THREAD_TIMEOUT="10").endswith("float64 Mode None 10")
+
+
+def test_restore_leaves_what_the_user_changed_since():
+    pytest.importorskip("jax")
+    code = ("import os, convnet, pytensor; convnet.config.set_device('jax'); pytensor.config.floatX = 'float16'; "
+            "convnet.config.restore_pytensor_defaults(); "
+            "print(type(convnet.config.get_mode().linker).__name__, convnet.config.get_device(), "
+            "pytensor.config.floatX, os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == "BlockingJAXLinker jax float16 None"
