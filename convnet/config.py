@@ -6,7 +6,11 @@ One switch chooses the backend every ``pytensor.function`` compiles for
 ============  ==========================================================
 device        backend
 ============  ==========================================================
-``cpu``       PyTensor's Numba linker (the default)
+``cpu``       convnet's CPU linker (the default): PyTensor's virtual
+              machine over nodes compiled once per signature and cached
+              (see :mod:`convnet.linker`)
+``numba``     PyTensor's Numba linker: the whole graph compiled as one
+              function (slow to compile, no faster to run for ConvNets)
 ``c``         PyTensor's C virtual machine (``CVM``)
 ``jax``       XLA through PyTensor's JAX linker: the GPU when JAX sees
               one, else the CPU
@@ -32,9 +36,11 @@ Only what Lasagne users rely on, and never a setting the user made:
   ``$THEANO_FLAGS`` or ``~/.theanorc`` give one), unless ``floatX`` is set
   in ``$PYTENSOR_FLAGS`` or ``~/.pytensorrc`` or was changed from PyTensor's
   default before the import.
-* ``pytensor.config.mode`` becomes the device's mode (:data:`DEVICE_MODES`)
-  when ``$CONVNET_DEVICE`` names a device, or when Theano's flags or rc file
-  do and PyTensor's ``mode`` was not set by the user.
+* ``pytensor.config.mode`` becomes the device's mode (:data:`DEVICE_MODES`):
+  the device ``$CONVNET_DEVICE`` names, else, unless the user chose
+  PyTensor's ``mode`` or ``linker`` (in ``$PYTENSOR_FLAGS``,
+  ``~/.pytensorrc`` or in code before the import), the device of Theano's
+  flags or rc file, else ``cpu``.
 * ``$OPENBLAS_THREAD_TIMEOUT`` becomes ``4`` unless it is set, so that idle
   OpenBLAS threads sleep at once instead of spinning on the cores convnet's
   convolutions need; OpenBLAS reads it when it loads (SciPy's, which Numba
@@ -89,8 +95,10 @@ if not NO_DEFAULTS and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
 import pytensor  # noqa: E402
 from pytensor.compile.mode import get_mode as get_pytensor_mode  # noqa: E402
 
+from . import linker  # noqa: E402  (registers the CONVNET_CPU mode)
+
 #: The PyTensor mode (a registered mode name) each device compiles for.
-DEVICE_MODES = {"cpu": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
+DEVICE_MODES = {"cpu": linker.MODE_NAME, "numba": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
 
 _current_device = None
 
@@ -118,8 +126,6 @@ def parse_device(spec):
     match = re.fullmatch(r"(cuda|gpu)(\d*)", name)
     if match:
         return "cuda", int(match.group(2) or 0), fallback
-    if name == "numba":
-        name = "cpu"
     if name not in DEVICE_MODES:
         raise ValueError(f"device: unknown device {spec!r}; expected one of cpu, c, jax, cuda (gpu, cudaN)")
     return name, None, fallback
@@ -227,8 +233,9 @@ def configure_from_environment():
         pytensor.config.floatX = theano.get("floatX", "float32")
         _record_change("floatX", floatX_before)
     device = os.environ.get("CONVNET_DEVICE")
-    if not device and not _user_set("mode"):
-        device = theano.get("device")
+    if not device and not (_user_set("mode") or _pytensor_sets("linker")):
+        # Theano's device, else the default; neither overrides a PyTensor mode the user chose.
+        device = theano.get("device") or "cpu"
     if device:
         if "," not in device and theano.get("fallback"):
             device = f"{device},fallback={theano['fallback']}"

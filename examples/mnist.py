@@ -141,8 +141,8 @@ def parse_args(argv=None):
     parser.add_argument("--sample", action="store_true", help="use the bundled 5,000-image sample")
     parser.add_argument("--augment", action="store_true",
                         help="random translations (up to 2 pixels) of the training images")
-    parser.add_argument("--mode", choices=["cpu", "c", "jax", "cuda"], default=None,
-                        help="where to compile: cpu (Numba, default), c, jax (XLA; GPU if visible), cuda")
+    parser.add_argument("--mode", choices=["cpu", "numba", "c", "jax", "cuda"], default=None,
+                        help="where to compile: cpu (convnet's CPU linker, default), numba (PyTensor's whole-graph Numba linker), c, jax (XLA; GPU if visible), cuda")
     parser.add_argument("--save", metavar="FILE", help="write the trained parameters to FILE (.npz by layer name; reload with convnet.checkpoint.load_params)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser.parse_args(argv)

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-# The three ways PyTensor can run a graph that convnet supports: Python
-# thunks (each Op's ``perform``), the default Numba linker, and JAX.
-BACKEND_MODES = ["FAST_COMPILE", "NUMBA", "JAX"]
+# The ways PyTensor can run a graph that convnet supports: Python thunks
+# (each Op's ``perform``, the reference), convnet's CPU linker (the default),
+# PyTensor's whole-graph Numba linker, and JAX.
+BACKEND_MODES = ["FAST_COMPILE", "CONVNET_CPU", "NUMBA", "JAX"]
 
 
 @pytest.fixture(params=BACKEND_MODES)

@@ -7,6 +7,7 @@ import warnings
 
 import pytensor
 import pytest
+from pytensor.compile.mode import get_mode as get_pytensor_mode
 
 from convnet import config
 
@@ -37,7 +38,7 @@ def restore_mode():
     "spec, expected",
     [
         ("cpu", ("cpu", None, None)),
-        ("numba", ("cpu", None, None)),
+        ("numba", ("numba", None, None)),
         ("c", ("c", None, None)),
         ("jax", ("jax", None, None)),
         ("cuda", ("cuda", 0, None)),
@@ -56,15 +57,19 @@ def test_parse_device_rejects_unknown(spec):
         config.parse_device(spec)
 
 
-def test_default_is_numba_float32():
-    assert run_in_fresh_python(PRINT_CONFIG) == "None NumbaLinker float32"
+def test_default_is_convnet_cpu_linker_float32():
+    assert run_in_fresh_python(PRINT_CONFIG) == "cpu CPULinker float32"
+
+
+def test_a_pytensor_mode_set_by_the_user_is_kept():
+    assert run_in_fresh_python(PRINT_CONFIG, PYTENSOR_FLAGS="mode=NUMBA") == "None NumbaLinker float32"
 
 
 def test_environment_variable_and_theano_flags():
     assert run_in_fresh_python(PRINT_CONFIG, CONVNET_DEVICE="c") == "c VMLinker float32"
     assert run_in_fresh_python(PRINT_CONFIG, THEANO_FLAGS="device=c,floatX=float64") == "c VMLinker float64"
     # $CONVNET_DEVICE wins over Theano's flags
-    assert run_in_fresh_python(PRINT_CONFIG, CONVNET_DEVICE="cpu", THEANO_FLAGS="device=c") == "cpu NumbaLinker float32"
+    assert run_in_fresh_python(PRINT_CONFIG, CONVNET_DEVICE="cpu", THEANO_FLAGS="device=c") == "cpu CPULinker float32"
 
 
 def test_theanorc_is_read(tmp_path):
@@ -84,6 +89,8 @@ def test_set_device_changes_what_functions_compile_for(restore_mode):
     f = pytensor.function([x], 2 * x)
     assert type(f.maker.linker).__name__ == "BlockingJAXLinker"
     config.set_device("cpu")
+    assert type(pytensor.function([x], 2 * x).maker.linker).__name__ == "CPULinker"
+    config.set_device("numba")
     assert type(pytensor.function([x], 2 * x).maker.linker).__name__ == "NumbaLinker"
 
 
@@ -111,15 +118,16 @@ def test_cuda_with_fallback_warns_and_uses_cpu(restore_mode):
     assert any("falling back to device=cpu" in str(w.message) for w in caught)
     assert config.get_device() == "cpu"
     out = run_in_fresh_python(PRINT_CONFIG, THEANO_FLAGS="device=cuda,fallback=cpu")
-    assert out == "cpu NumbaLinker float32"
+    assert out == "cpu CPULinker float32"
 
 
 # -- what import convnet changes, and the ways out --------------------------------------------------
 
 PRINT_CHANGES = (
     "import os, pytensor, convnet; "
-    "print(sorted(convnet.config.changed_settings().items()), pytensor.config.floatX, pytensor.config.mode, "
-    "convnet.config.get_device(), os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    "print(sorted(convnet.config.changed_settings()), pytensor.config.floatX, "
+    "type(convnet.config.get_mode().linker).__name__, convnet.config.get_device(), "
+    "os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
 )
 
 
@@ -136,34 +144,39 @@ def fresh_changes(code=PRINT_CHANGES, **env):
     return result.stdout.strip()
 
 
+def linker_of(mode):
+    return type(get_pytensor_mode(mode).linker).__name__
+
+
 def test_import_reports_every_change_it_makes():
-    assert fresh_changes() == (
-        "[('OPENBLAS_THREAD_TIMEOUT', (None, '4')), ('floatX', ('float64', 'float32'))] float32 Mode None 4"
-    )
-    assert fresh_changes(THEANO_FLAGS="device=c").startswith(
-        "[('OPENBLAS_THREAD_TIMEOUT', (None, '4')), ('floatX', ('float64', 'float32')), ('mode', ('Mode', ")
+    code = ("import convnet; print(convnet.config.changed_settings()['floatX'], "
+            "convnet.config.changed_settings()['mode'][0])")
+    assert fresh_changes(code) == "('float64', 'float32') Mode"
+    assert fresh_changes() == "['OPENBLAS_THREAD_TIMEOUT', 'floatX', 'mode'] float32 CPULinker cpu 4"
+    assert fresh_changes(THEANO_FLAGS="device=c") == "['OPENBLAS_THREAD_TIMEOUT', 'floatX', 'mode'] float32 VMLinker c 4"
 
 
 def test_no_defaults_environment_variable_changes_nothing():
-    assert fresh_changes(CONVNET_NO_DEFAULTS="1", THEANO_FLAGS="device=c,floatX=float32") == "[] float64 Mode None None"
+    pytensor_default = f"float64 {linker_of('Mode')} None None"
+    assert fresh_changes(CONVNET_NO_DEFAULTS="1", THEANO_FLAGS="device=c,floatX=float32") == "[] " + pytensor_default
 
 
 def test_settings_the_user_made_before_the_import_stay():
     code = "import pytensor; pytensor.config.floatX = 'float16'; pytensor.config.mode = 'FAST_COMPILE'; " + PRINT_CHANGES
     assert fresh_changes(code, THEANO_FLAGS="device=c") == (
-        "[('OPENBLAS_THREAD_TIMEOUT', (None, '4'))] float16 FAST_COMPILE None 4"
+        f"['OPENBLAS_THREAD_TIMEOUT'] float16 {linker_of('FAST_COMPILE')} None 4"
     )
     # PyTensor's own mode flag wins over Theano's device; $CONVNET_DEVICE is an explicit request to convnet.
-    assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", THEANO_FLAGS="device=c").endswith(
-        "float32 FAST_COMPILE None 4")
-    assert " c 4" in fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", CONVNET_DEVICE="c")
+    assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", THEANO_FLAGS="device=c") == (
+        f"['OPENBLAS_THREAD_TIMEOUT', 'floatX'] float32 {linker_of('FAST_COMPILE')} None 4")
+    assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", CONVNET_DEVICE="c").endswith("VMLinker c 4")
 
 
 def test_restore_pytensor_defaults_undoes_the_import():
     code = "import convnet; convnet.config.restore_pytensor_defaults(); " + PRINT_CHANGES
-    assert fresh_changes(code, THEANO_FLAGS="device=c") == "[] float64 Mode None None"
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == f"[] float64 {linker_of('Mode')} None None"
     # A value the user had set stays as it was.
-    assert fresh_changes(code, OPENBLAS_THREAD_TIMEOUT="10").endswith("float64 Mode None 10")
+    assert fresh_changes(code, OPENBLAS_THREAD_TIMEOUT="10") == f"[] float64 {linker_of('Mode')} None 10"
 
 
 def test_restore_leaves_what_the_user_changed_since():

@@ -60,6 +60,7 @@ from pytensor.link.numba.dispatch.basic import (
     register_funcify_and_cache_key,
 )
 
+from ..linker import compiled_node, cpu_thunk
 from .conv import (
     SHAPES_FIT,
     Conv2d,
@@ -995,3 +996,8 @@ def numba_funcify_Conv2dGradInputs(op, node, **kwargs):
         return input_grad
 
     return conv2d_grad_wrt_inputs, _cache_key(op, node)
+
+
+# convnet's CPU linker runs these nodes through the per-node functions above.
+for _op_type in (Conv2d, Conv2dGradInputs, Conv2dGradWeights):
+    cpu_thunk.register(_op_type)(compiled_node)

@@ -40,6 +40,7 @@ from pytensor.link.numba.dispatch.basic import (
     register_funcify_default_op_cache_key,
 )
 
+from ..linker import compiled_node, cpu_thunk
 from .pool import (
     AveragePoolGrad,
     MaxPoolGrad,
@@ -301,3 +302,8 @@ def numba_funcify_AveragePoolGrad(op, node=None, **kwargs):
         return _with_leading_shape(grad, x.shape)
 
     return average_pool_grad, _SOURCE_VERSION
+
+
+# convnet's CPU linker runs these nodes through the per-node functions above.
+for _op_type in (Pool, MaxPoolGrad, MaxPoolGradGrad, AveragePoolGrad):
+    cpu_thunk.register(_op_type)(compiled_node)

@@ -1,0 +1,156 @@
+"""convnet's CPU linker (``CONVNET_CPU``, the default device): same numbers as
+the reference Python thunks and PyTensor's Numba linker, NumPy for small
+static nodes, and compiled nodes that a new graph or another process loads
+from the cache instead of compiling."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import convnet
+from convnet import layers, nonlinearities, objectives, updates
+from convnet.linker import MODE_NAME, SMALL_STATIC_SIZE, _CompiledThunk
+
+
+def _small_convnet(batch_norm=False):
+    network = layers.InputLayer((None, 2, 10, 10))
+    conv = layers.Conv2DLayer(network, 4, (3, 3), pad=1, nonlinearity=nonlinearities.leaky_rectify)
+    network = layers.batch_norm(conv) if batch_norm else conv
+    network = layers.MaxPool2DLayer(network, (2, 2))
+    network = layers.Pool2DLayer(layers.Conv2DLayer(network, 3, (2, 2)), (2, 2), mode="average_exc_pad")
+    network = layers.DenseLayer(layers.dropout(network, p=0.3), 7)
+    return layers.DenseLayer(network, 3, nonlinearity=nonlinearities.softmax)
+
+
+def _loss_and_grads(network, mode):
+    input_var = layers.get_all_layers(network)[0].input_var
+    targets = pt.ivector("targets")
+    loss = objectives.categorical_crossentropy(layers.get_output(network, deterministic=True), targets).mean()
+    params = layers.get_all_params(network, trainable=True)
+    return pytensor.function([input_var, targets], [loss, *pytensor.grad(loss, params)], mode=mode)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_forward_and_every_gradient_equal_the_reference_and_numba(batch_norm):
+    convnet.random.set_rng(np.random.RandomState(3))
+    network = _small_convnet(batch_norm)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 2, 10, 10)).astype("float32")
+    y = rng.integers(0, 3, 6).astype("int32")
+    expected = _loss_and_grads(network, "FAST_COMPILE")(X, y)
+    for mode in (MODE_NAME, "NUMBA"):
+        results = _loss_and_grads(network, mode)(X, y)
+        assert len(results) == len(expected)
+        for result, reference in zip(results, expected):
+            np.testing.assert_allclose(result, reference, rtol=2e-4, atol=2e-6)
+
+
+def test_a_training_step_updates_parameters_as_the_reference_does():
+    steps = {}
+    for mode in ("FAST_COMPILE", MODE_NAME):
+        convnet.random.set_rng(np.random.RandomState(5))
+        network = _small_convnet(batch_norm=True)
+        input_var = layers.get_all_layers(network)[0].input_var
+        targets = pt.ivector("targets")
+        prediction = layers.get_output(network, deterministic=True)
+        loss = objectives.categorical_crossentropy(prediction, targets).mean()
+        params = layers.get_all_params(network, trainable=True)
+        train = pytensor.function([input_var, targets], loss, mode=mode,
+                                  updates=updates.nesterov_momentum(loss, params, 0.1))
+        rng = np.random.default_rng(1)
+        for _ in range(3):
+            train(rng.normal(size=(5, 2, 10, 10)).astype("float32"), rng.integers(0, 3, 5).astype("int32"))
+        steps[mode] = [p.get_value() for p in params]
+    for ours, reference in zip(steps[MODE_NAME], steps["FAST_COMPILE"]):
+        np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-6)
+
+
+def _thunk_kinds(function):
+    """For each node of a compiled function: 'compiled', 'numpy' (a composite
+    evaluated by NumPy) or 'perform'."""
+    kinds = {}
+    for thunk, node in zip(function.vm.thunks, function.vm.nodes):
+        if not isinstance(thunk, _CompiledThunk):
+            kinds[node] = "perform"
+        elif hasattr(thunk.function, "dispatcher"):
+            kinds[node] = "compiled"
+        else:
+            kinds[node] = "numpy"
+    return kinds
+
+
+def test_small_static_composites_run_as_numpy_and_large_ones_compiled():
+    small = pytensor.shared(np.linspace(-2, 2, 12).astype("float32").reshape(3, 4), shape=(3, 4))
+    big = pt.matrix("big")
+    expressions = [
+        pt.switch(small > 0, pt.exp(small) * 2 - 1, pt.log1p(small ** 2)).astype("float64"),
+        pt.switch(big > 0, pt.exp(big) * 2 - 1, pt.log1p(big ** 2)),
+    ]
+    ours = pytensor.function([big], expressions, mode=MODE_NAME)
+    reference = pytensor.function([big], expressions, mode="FAST_COMPILE")
+    value = np.linspace(-3, 3, 20).astype("float32").reshape(4, 5)
+    for result, expected in zip(ours(value), reference(value)):
+        assert result.dtype == expected.dtype and result.shape == expected.shape
+        np.testing.assert_allclose(result, expected, rtol=1e-6)
+    kinds = {str(node.outputs[0].type.shape): kind for node, kind in _thunk_kinds(ours).items()
+             if "Composite" in str(node.op)}
+    assert kinds == {"(3, 4)": "numpy", "(None, None)": "compiled"}
+    assert 3 * 4 <= SMALL_STATIC_SIZE
+
+
+def test_broadcasting_composite_keeps_its_output_shape():
+    # A composite whose output broadcasts beyond one input, with a constant output.
+    a = pytensor.shared(np.arange(3, dtype="float32").reshape(3, 1), shape=(3, 1))
+    b = pytensor.shared(np.arange(4, dtype="float32").reshape(1, 4), shape=(1, 4))
+    f = pytensor.function([], [pt.exp(a) + b * 2, pt.sqr(a - b)], mode=MODE_NAME)
+    g = pytensor.function([], [pt.exp(a) + b * 2, pt.sqr(a - b)], mode="FAST_COMPILE")
+    for result, expected in zip(f(), g()):
+        np.testing.assert_allclose(result, expected, rtol=1e-6)
+        assert result.shape == (3, 4)
+
+
+CHILD = textwrap.dedent("""
+    import json, sys
+    import numpy as np, pytensor, pytensor.tensor as pt
+    import convnet
+    from convnet import layers, objectives, updates
+    from convnet.linker import _CompiledThunk
+    width = int(sys.argv[1])
+    network = layers.InputLayer((None, 1, width, width))
+    network = layers.MaxPool2DLayer(layers.Conv2DLayer(network, 3, (3, 3)), (2, 2))
+    network = layers.DenseLayer(network, 4, nonlinearity=convnet.nonlinearities.softmax)
+    input_var, targets = layers.get_all_layers(network)[0].input_var, pt.ivector()
+    loss = objectives.categorical_crossentropy(layers.get_output(network), targets).mean()
+    params = layers.get_all_params(network, trainable=True)
+    train = pytensor.function([input_var, targets], loss, updates=updates.momentum(loss, params, 0.1))
+    train(np.ones((2, 1, width, width), "float32"), np.zeros(2, "int32"))
+    stats = [t.function.dispatcher.stats for t in train.vm.thunks
+             if isinstance(t, _CompiledThunk) and hasattr(t.function, "dispatcher")]
+    print(json.dumps({"nodes": len(stats), "misses": sum(sum(s.cache_misses.values()) for s in stats),
+                      "hits": sum(sum(s.cache_hits.values()) for s in stats)}))
+""")
+
+
+def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cache(tmp_path):
+    # A fresh PyTensor cache (the per-node functions); convnet's convolution
+    # kernel stays in Numba's cache, where the rest of the suite put it.
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}/pytensor", "CONVNET_DEVICE": "cpu"}
+
+    def run(width):
+        done = subprocess.run([sys.executable, "-c", CHILD, str(width)], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    first = run(10)
+    # Nodes of the same signature in one graph compile once.
+    assert first["misses"] > 0 and first["misses"] + first["hits"] == first["nodes"]
+    # Another process, another image size: every compiled node comes from the cache.
+    again = run(14)
+    assert again == {"nodes": first["nodes"], "misses": 0, "hits": first["nodes"]}
