@@ -4,8 +4,9 @@ The modules keep Lasagne's names: ``convnet.layers``, ``convnet.init``,
 ``convnet.nonlinearities``, ``convnet.objectives``, ``convnet.updates``,
 ``convnet.regularization``, ``convnet.random``, ``convnet.utils``; plus
 ``convnet.ops`` (convolution and pooling), ``convnet.config`` (where graphs
-run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo`` and
-the scikit-learn estimator ``convnet.NeuralNet`` (needs scikit-learn).
+run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo``, the
+scikit-learn estimator ``convnet.NeuralNet`` and seeded ensembles of it,
+``convnet.ensemble`` (both need scikit-learn).
 """
 # First: it sets $OPENBLAS_THREAD_TIMEOUT before PyTensor loads NumPy and SciPy,
 # then floatX and the device (see convnet.config for what the import changes).
@@ -14,6 +15,8 @@ from . import backends
 
 # convnet's JAX adjustments load with PyTensor's JAX backend (see convnet.jax_backend).
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
+# A task that fails in Dask ends a joblib call on Dask with its error (see convnet.joblib_dask).
+backends.import_when_imported("joblib._dask", "convnet.joblib_dask")
 
 from . import (  # noqa: E402  (after the JAX hook above)
     augmentation,

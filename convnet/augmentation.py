@@ -699,6 +699,38 @@ class BatchIterator:
         if self.X is not None and isinstance(self.transform, Transform):
             self.transform.output_shape((None,) + self.X.shape[1:])
 
+    def restart(self, epoch=0, seed=None):
+        """A copy of this iterator with an epoch counter of its own, at ``epoch``.
+
+        Estimators train with such a copy, so the template they were given
+        is never changed and two nets given one template do not share its
+        epoch counter.
+
+        Parameters
+        ----------
+        epoch : int, optional
+            The epoch the copy's next ``iter()`` runs (its shuffle and
+            augmentation): the number of epochs already trained, when
+            training resumes.
+        seed : int or sequence of int, optional
+            A seed for the copy when this iterator was made with
+            ``seed=None``; an iterator given a seed keeps its own.
+
+        Examples
+        --------
+        >>> template = BatchIterator(np.arange(6), batch_size=3, shuffle=True, seed=0)
+        >>> first = [b.tolist() for b, _ in template.restart()]
+        >>> first == [b.tolist() for b, _ in template.restart()]
+        True
+        >>> first == [b.tolist() for b, _ in template.restart(epoch=1)]
+        False
+        """
+        fresh = copy.copy(self)
+        if seed is not None and self.seed is None:
+            fresh._entropy = np.random.SeedSequence(seed).entropy
+        fresh._next_epoch = [_int_at_least(epoch, "epoch", 0)]
+        return fresh
+
     def __call__(self, X, y=None):
         """A copy of this iterator bound to ``X`` and ``y`` (see the class docstring)."""
         bound = copy.copy(self)

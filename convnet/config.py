@@ -16,7 +16,14 @@ device        backend
               one, else the CPU
 ``cuda``      XLA on the GPU; an error when JAX sees no GPU (``gpu`` and
               ``cudaN`` are accepted as in Theano)
+``jax:all``   data-parallel over all the devices of JAX's default backend
+``cuda:all``  data-parallel over all the GPUs
 ============  ==========================================================
+
+Under ``jax:all`` and ``cuda:all`` every function shards its batch inputs
+along the first axis over the devices and replicates the parameters; XLA
+reduces the gradients (see :class:`convnet.jax_backend.DataParallelJAXLinker`
+and the scaling guide).
 
 The device is read, first match wins, from an explicit
 :func:`set_device` call, ``$CONVNET_DEVICE``, then Theano's ``$THEANO_FLAGS``
@@ -109,10 +116,14 @@ class DeviceUnavailableError(RuntimeError):
 
 def parse_device(spec):
     """Split a device string such as ``"cuda,fallback=cpu"`` into
-    ``(device, gpu_index, fallback)``.
+    ``(device, index, fallback)``; ``index`` is the GPU's number for
+    ``cuda``, ``"all"`` for the data-parallel ``jax:all`` and ``cuda:all``,
+    else None.
 
     >>> parse_device("gpu1,fallback=cpu")
     ('cuda', 1, 'cpu')
+    >>> parse_device("cuda:all")
+    ('cuda', 'all', None)
     """
     parts = [p.strip() for p in str(spec).split(",") if p.strip()]
     if not parts:
@@ -121,13 +132,17 @@ def parse_device(spec):
     for option in parts[1:]:
         key, _, value = option.partition("=")
         if key.strip() != "fallback" or value.strip() not in DEVICE_MODES:
-            raise ValueError(f"device: unknown option {option!r} in {spec!r}; expected fallback=cpu|c|jax")
+            raise ValueError(f"device: unknown option {option!r} in {spec!r}; expected fallback=cpu|numba|c|jax")
         fallback = value.strip()
+    match = re.fullmatch(r"(jax|cuda|gpu):all", name)
+    if match:
+        return ("jax" if match.group(1) == "jax" else "cuda"), "all", fallback
     match = re.fullmatch(r"(cuda|gpu)(\d*)", name)
     if match:
         return "cuda", int(match.group(2) or 0), fallback
     if name not in DEVICE_MODES:
-        raise ValueError(f"device: unknown device {spec!r}; expected one of cpu, c, jax, cuda (gpu, cudaN)")
+        raise ValueError(f"device: unknown device {spec!r}; expected one of cpu, numba, c, jax, cuda (gpu, cudaN), "
+                         f"jax:all, cuda:all")
     return name, None, fallback
 
 
@@ -142,36 +157,41 @@ def _select_gpu(index):
         gpus = jax.devices("gpu")
     except RuntimeError:
         gpus = []
-    if index >= len(gpus):
+    if (1 if index == "all" else index + 1) > len(gpus):
         raise DeviceUnavailableError(
-            f"device=cuda{index or ''} was requested but JAX sees {len(gpus)} GPU(s) "
+            f"device=cuda{':all' if index == 'all' else index or ''} was requested but JAX sees {len(gpus)} GPU(s) "
             f"(its devices: {jax.devices()}); install jax with CUDA support or choose device=cpu"
         )
-    jax.config.update("jax_default_device", gpus[index])
+    jax.config.update("jax_default_device", gpus[0 if index == "all" else index])
 
 
 def set_device(spec):
     """Compile every later ``pytensor.function`` for ``spec``
-    (``"cpu"``, ``"c"``, ``"jax"``, ``"cuda"``, optionally ``",fallback=cpu"``).
+    (``"cpu"``, ``"c"``, ``"jax"``, ``"cuda"``, the data-parallel
+    ``"jax:all"`` and ``"cuda:all"``, optionally ``",fallback=cpu"``).
 
     Raises :class:`DeviceUnavailableError` when a GPU is requested and none is
     visible and no fallback was given.
     """
     global _current_device
-    device, gpu_index, fallback = parse_device(spec)
+    device, index, fallback = parse_device(spec)
+    mode = DEVICE_MODES[device]
     if device in ("jax", "cuda"):
-        from . import jax_backend  # noqa: F401  (registers the CONVNET_JAX mode)
+        from . import jax_backend  # registers the CONVNET_JAX modes
+
+        if index == "all":
+            mode = jax_backend.DATA_PARALLEL_MODE_NAMES[None if device == "jax" else "gpu"]
     if device == "cuda":
         try:
-            _select_gpu(gpu_index)
+            _select_gpu(index)
         except DeviceUnavailableError as e:
             if fallback is None:
                 raise
             warnings.warn(f"{e}; falling back to device={fallback} as configured", RuntimeWarning, stacklevel=2)
             set_device(fallback)
             return
-    pytensor.config.mode = get_pytensor_mode(DEVICE_MODES[device])
-    _current_device = device
+    pytensor.config.mode = get_pytensor_mode(mode)
+    _current_device = f"{device}:all" if index == "all" else device
 
 
 def get_device():

@@ -7,6 +7,10 @@ Importing this module (``convnet`` does so when JAX is installed):
   return NumPy arrays for their outputs, so that timings are honest and
   results behave like the other backends' (shared-variable updates stay on
   the device);
+* registers the data-parallel modes ``"CONVNET_JAX_ALL"`` (all the devices
+  of JAX's default backend) and ``"CONVNET_JAX_CUDA_ALL"`` (all the GPUs),
+  which ``convnet.config.set_device("jax:all")`` and ``"cuda:all"`` select
+  (see :class:`DataParallelJAXLinker`);
 * replaces the JAX implementation of ``ARange``, whose constant bounds PyTensor
   passes to ``jax.numpy.arange`` as ``int8`` arrays: ``pt.arange(x.shape[0])``
   then fails with "Python integer N out of bounds for int8" for N > 127;
@@ -17,16 +21,21 @@ Importing this module (``convnet`` does so when JAX is installed):
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from pytensor.compile.mode import Mode, get_mode, register_mode
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.jax.linker import JAXLinker
 from pytensor.tensor.basic import Alloc, ARange
 
-__all__ = ["BlockingJAXLinker", "MODE_NAME"]
+__all__ = ["BlockingJAXLinker", "DataParallelJAXLinker", "DataParallelCUDALinker", "BatchNotDivisibleError",
+           "MODE_NAME", "DATA_PARALLEL_MODE_NAMES"]
 
 
 MODE_NAME = "CONVNET_JAX"
+# The data-parallel modes, by the platform whose devices they use (None: JAX's default backend).
+DATA_PARALLEL_MODE_NAMES = {None: "CONVNET_JAX_ALL", "gpu": "CONVNET_JAX_CUDA_ALL"}
 
 
 class BlockingJAXLinker(JAXLinker):
@@ -35,7 +44,7 @@ class BlockingJAXLinker(JAXLinker):
     updates."""
 
     def jit_compile(self, fn):
-        jitted = super().jit_compile(fn)
+        jitted = self.jit(fn)
         update_outputs = set(getattr(self.fgraph, "update_mapping", None) or ())
 
         def run_and_wait(*args):
@@ -43,6 +52,82 @@ class BlockingJAXLinker(JAXLinker):
             return [o if i in update_outputs else np.asarray(o) for i, o in enumerate(outputs)]
 
         return run_and_wait
+
+    def jit(self, fn):
+        """``fn`` compiled by ``jax.jit``, as PyTensor's JAX linker compiles it."""
+        return super().jit_compile(fn)
+
+
+class BatchNotDivisibleError(ValueError):
+    """A data-parallel function got a batch that does not split evenly over the devices."""
+
+
+class DataParallelJAXLinker(BlockingJAXLinker):
+    """A JAX linker whose functions run data-parallel over all the devices of
+    a platform (:attr:`platform`; None: JAX's default backend).
+
+    The function's explicit inputs with at least one axis are *batches*:
+    ``jax.jit`` gets them sharded along their first axis over a one-axis
+    :class:`jax.sharding.Mesh` of the devices (``PartitionSpec("batch")``).
+    Shared variables (the parameters, optimizer state, batch-norm averages)
+    and scalar inputs are replicated on every device, and so are the new
+    values of shared variables (their ``out_shardings``). The graph itself
+    is unchanged, the computation over the global batch: XLA's SPMD
+    partitioner splits it and inserts the collectives, such as the
+    all-reduce that sums the gradient contributions of the shards (NCCL
+    on GPUs). Every reduction over the batch axis (a mean loss, batch
+    normalization's mean and variance) is therefore over the global batch,
+    as on one device.
+
+    Every batch input's length must divide by the number of devices; a call
+    with one that does not raises :class:`BatchNotDivisibleError` before
+    anything runs (at compile time when the input's type fixes the length).
+    Other outputs keep the sharding XLA chooses and are gathered when
+    returned as NumPy arrays.
+    """
+
+    platform = None
+
+    def jit(self, fn):
+        devices = jax.devices(self.platform) if self.platform else jax.devices()
+        mesh = Mesh(np.array(devices), ("batch",))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        batch = NamedSharding(mesh, PartitionSpec("batch"))
+        static = set(self.scalar_shape_inputs)
+        inputs = self.fgraph.inputs
+        batched = [i for i, var in enumerate(inputs)
+                   if i not in static and not isinstance(var, SharedVariable) and var.type.ndim >= 1]
+        for i in batched:
+            self._check_divisible(inputs[i], inputs[i].type.shape[0], len(devices))
+        update_outputs = set(getattr(self.fgraph, "update_mapping", None) or ())
+        jitted = jax.jit(
+            lambda *args: list(fn(*args)),
+            in_shardings=tuple(batch if i in batched else replicated for i in range(len(inputs)) if i not in static),
+            out_shardings=[replicated if i in update_outputs else None for i in range(len(self.fgraph.outputs))],
+            static_argnums=tuple(sorted(static)),
+        )
+
+        def check_and_run(*args):
+            for i in batched:
+                self._check_divisible(inputs[i], np.shape(args[i])[0], len(devices))
+            return jitted(*(int(arg) if i in static else arg for i, arg in enumerate(args)))
+
+        return check_and_run
+
+    @staticmethod
+    def _check_divisible(variable, length, n_devices):
+        if length is not None and length % n_devices:
+            raise BatchNotDivisibleError(
+                f"data-parallel function: input {variable.name or variable} has a batch of {length} samples, "
+                f"which does not divide by the {n_devices} devices it is sharded over; give every batch a "
+                f"multiple of {n_devices} samples (BatchIterator(drop_last=True) skips a smaller last batch)"
+            )
+
+
+class DataParallelCUDALinker(DataParallelJAXLinker):
+    """:class:`DataParallelJAXLinker` over all the GPUs."""
+
+    platform = "gpu"
 
 
 @jax_funcify.register(ARange)
@@ -87,4 +172,7 @@ def jax_funcify_Alloc(op, node, **kwargs):
     return alloc
 
 
-register_mode(MODE_NAME, Mode(linker=BlockingJAXLinker(), optimizer=get_mode("JAX").optimizer))
+_optimizer = get_mode("JAX").optimizer
+register_mode(MODE_NAME, Mode(linker=BlockingJAXLinker(), optimizer=_optimizer))
+register_mode(DATA_PARALLEL_MODE_NAMES[None], Mode(linker=DataParallelJAXLinker(), optimizer=_optimizer))
+register_mode(DATA_PARALLEL_MODE_NAMES["gpu"], Mode(linker=DataParallelCUDALinker(), optimizer=_optimizer))

@@ -65,15 +65,38 @@ def cpu_thunk(op, node):
 def compiled_node(op, node):
     """``node``'s Numba implementation as a Python callable, compiled once per
     signature and cached on disk by PyTensor; None where there is none."""
-    from pytensor.link.numba.cache import compile_numba_function_src
-    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key, numba_njit
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
 
     try:
         jitable, key = numba_funcify_and_cache_key(op, node=node)
-    except NotImplementedError:
+    except (NotImplementedError, RuntimeError):
+        # No Numba implementation, or one that needs the Numba linker's own
+        # rewrites: the Op's ``perform`` computes the same thing.
         return None
     if key is None:
         return None
+    compiled = _compiled_by_key.get(key)
+    if compiled is None:
+        compiled = _compiled_by_key[key] = _compile(jitable, key)
+    if len(node.outputs) == 1:
+        def run(*inputs):
+            return (compiled(*inputs),)
+    else:
+        def run(*inputs):
+            return compiled(*inputs)
+    run.dispatcher = compiled  # Numba's dispatcher: its ``stats`` count cache hits and misses
+    return run
+
+
+# One dispatcher per signature and process: a ResNet has hundreds of nodes but
+# a few dozen signatures, and loading one from the disk cache takes 10-30 ms.
+_compiled_by_key = {}
+
+
+def _compile(jitable, key):
+    from pytensor.link.numba.cache import compile_numba_function_src
+    from pytensor.link.numba.dispatch.basic import numba_njit
+
     name = jitable.__name__
     # PyTensor caches its node functions without a CPython wrapper (its graph
     # function calls them); the VM calls them from Python, so this wrapper has
@@ -85,15 +108,7 @@ def compiled_node(op, node):
         global_env={"jitable_func": jitable, "__name__": __name__},
         cache_key=f"{key}_convnet_cpu",
     )
-    compiled = numba_njit(wrapper, cache=True, final_function=True)
-    if len(node.outputs) == 1:
-        def run(*inputs):
-            return (compiled(*inputs),)
-    else:
-        def run(*inputs):
-            return compiled(*inputs)
-    run.dispatcher = compiled  # Numba's dispatcher: its ``stats`` count cache hits and misses
-    return run
+    return numba_njit(wrapper, cache=True, final_function=True)
 
 
 @cpu_thunk.register(CAReduce)
@@ -182,10 +197,9 @@ class _CompiledThunk:
 
     __slots__ = ("function", "inputs", "outputs", "scalar_outputs", "lazy")
 
-    def __init__(self, function, node, storage_map):
+    def __init__(self, function, node, inputs, outputs):
         self.function = function
-        self.inputs = [storage_map[v] for v in node.inputs]
-        self.outputs = [storage_map[v] for v in node.outputs]
+        self.inputs, self.outputs = inputs, outputs
         # Compiled code returns NumPy scalars for 0-d results; the graph
         # passes 0-d arrays.
         self.scalar_outputs = [getattr(v.type, "ndim", None) == 0 for v in node.outputs]
@@ -216,14 +230,65 @@ class CPULinker(VMLinker):
         for index, node in enumerate(order):
             function = cpu_thunk(node.op, node)
             if function is not None:
-                thunks[index] = _CompiledThunk(function, node, vm.storage_map)
+                # The storage cells the node's own thunk was given: the VM may
+                # since have shared cells between variables in its storage map.
+                old = thunks[index]
+                thunks[index] = _CompiledThunk(function, node, old.inputs, old.outputs)
         return vm, input_storage, output_storage, thunks, order
+
+
+class _CachedRewriter:
+    """Runs ``rewriter`` on a graph, or loads the result of an earlier run on
+    the same graph from the disk cache.
+
+    PyTensor's rewrites take most of a warm start (25 s of the 30 s a ResNet-32's
+    training function took): the cache keys a graph by its structure (every
+    node's Op and parameters, every input's and constant's type and value,
+    shared variables by type only, since their values are inputs) and stores
+    the rewritten graph, its inputs as placeholders, under PyTensor's
+    ``compiledir``.  Anything that cannot be keyed or restored is rewritten as
+    usual.
+    """
+
+    def __init__(self, rewriter, query):
+        self.rewriter = rewriter
+        self.query = query
+
+    def __getattr__(self, name):  # profiling hooks and the like
+        return getattr(self.rewriter, name)
+
+    def __call__(self, fgraph):
+        from . import graph_cache
+
+        key = None
+        query = self.query
+        # A query naming only tags is the same in every process; one with
+        # rewriter objects added is not keyed.
+        if isinstance(query, RewriteDatabaseQuery) and not query.extra_rewrites:
+            salt = repr([sorted(query.include), sorted(query.require), sorted(query.exclude),
+                         sorted(query.subquery), query.position_cutoff])
+            key = graph_cache.graph_key(fgraph, salt=salt)
+        if key is not None and graph_cache.restore(fgraph, key):
+            return None
+        result = self.rewriter(fgraph)
+        if key is not None:
+            graph_cache.store(fgraph, key)
+        return result
+
+
+class CPUMode(Mode):
+    """PyTensor's ``Mode`` whose rewriting goes through :class:`_CachedRewriter`."""
+
+    @property
+    def optimizer(self):
+        rewriter = super().optimizer
+        return _CachedRewriter(rewriter, self._optimizer)
 
 
 # PyTensor's FAST_RUN rewrites (with Elemwise fusion, whose composites run
 # compiled), plus the rewrites for graphs of Python thunks; not the ones that
 # only a C backend or PyTensor's Numba linker implements.
-register_mode(MODE_NAME, Mode(
+register_mode(MODE_NAME, CPUMode(
     linker=CPULinker(),
     optimizer=RewriteDatabaseQuery(include=["fast_run", "py_only"], exclude=["cxx_only", "BlasOpt"]),
 ))

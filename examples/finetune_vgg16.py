@@ -20,40 +20,19 @@ Usage::
 import argparse
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
 import convnet
 from convnet import layers, objectives, updates
-from convnet.augmentation import BatchIterator, CenterCrop, Compose, RandomCrop, RandomFlip
+from convnet.augmentation import CenterCrop, Compose, RandomCrop, RandomFlip
+from convnet.datasets import ImageFolder
 from convnet.modelzoo import Preprocessing, freeze, load_weights, save_weights, split_params, vgg16
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp"}
 PREPROCESSINGS = {"caffe": Preprocessing.caffe, "torchvision": Preprocessing.torchvision}
-
-
-def load_image_folder(folder, size):
-    """Every image of ``folder/<class>/``, resized so that the shorter side is
-    ``size`` and center-cropped to ``size x size``: uint8 RGB ``(N, size,
-    size, 3)``, the class indices and the class names (sorted folder names)."""
-    class_dirs = sorted(d for d in Path(folder).iterdir() if d.is_dir())
-    if len(class_dirs) < 2:
-        raise SystemExit(f"finetune_vgg16.py: {folder} needs one sub-folder per class, at least two")
-    images, labels = [], []
-    for label, class_dir in enumerate(class_dirs):
-        files = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise SystemExit(f"finetune_vgg16.py: no images in {class_dir}")
-        for f in files:
-            with Image.open(f) as image:
-                images.append(np.asarray(ImageOps.fit(image.convert("RGB"), (size, size), Image.BILINEAR)))
-            labels.append(label)
-    return np.stack(images), np.array(labels, dtype=np.int32), [d.name for d in class_dirs]
 
 
 def stratified_split(labels, valid_fraction, rng):
@@ -82,12 +61,13 @@ def compile_functions(net, learning_rate):
     return train_fn, valid_fn
 
 
-def evaluate(valid_fn, X, y, batch_size):
-    totals = np.zeros(2)
-    for start in range(0, len(y), batch_size):
-        totals += np.array(valid_fn(X[start:start + batch_size], y[start:start + batch_size])) \
-            * len(y[start:start + batch_size])
-    return totals / len(y)
+def evaluate(valid_fn, batches):
+    """The mean validation loss and accuracy over ``batches``."""
+    totals, count = np.zeros(2), 0
+    for Xb, yb in batches:
+        totals += np.array(valid_fn(Xb, yb)) * len(yb)
+        count += len(yb)
+    return totals / count
 
 
 def parse_args(argv=None):
@@ -126,7 +106,13 @@ def main(argv=None):
 
     # Images are loaded a little larger (256 for 224) so that the random crops move.
     load_size = round(args.image_size * 256 / 224)
-    images, labels, class_names = load_image_folder(args.image_folder, load_size)
+    try:
+        images = ImageFolder(args.image_folder, load_size)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"finetune_vgg16.py: {e}") from None
+    if len(images.class_names) < 2:
+        raise SystemExit(f"finetune_vgg16.py: {args.image_folder} needs one sub-folder per class, at least two")
+    labels, class_names = images.labels, images.class_names
     train, valid = stratified_split(labels, args.valid_fraction, rng)
     print(f"Data: {len(labels)} images of {len(class_names)} classes ({', '.join(class_names)}): "
           f"{len(train)} for training, {len(valid)} for validation")
@@ -148,11 +134,12 @@ def main(argv=None):
         frozen = freeze(net, up_to=args.freeze_up_to)
         print(f"Frozen: {len(frozen)} parameters up to {args.freeze_up_to}")
 
-    X = net.preprocess(images)
-    X_valid = CenterCrop(args.image_size)(X[valid], rng)
+    # The images are read from disk batch by batch, in background threads.
     augment = Compose([RandomCrop(args.image_size), RandomFlip()])
-    batches = BatchIterator(X[train], labels[train], batch_size=args.batch_size, shuffle=True, transform=augment,
-                            seed=args.seed)
+    batches = images.batch_iterator(train, batch_size=args.batch_size, shuffle=True, transform=augment,
+                                    preprocess=net.preprocess, seed=args.seed)
+    valid_batches = images.batch_iterator(valid, batch_size=args.batch_size, transform=CenterCrop(args.image_size),
+                                          preprocess=net.preprocess)
 
     print(f"VGG-16 x {args.width_multiplier:g}: {layers.count_params(net['prob'], trainable=True):,} trainable "
           "parameters. Compiling...")
@@ -171,7 +158,7 @@ def main(argv=None):
                 total += loss * len(yb)
                 count += len(yb)
                 bar.set_postfix(loss=f"{loss:.4f}")
-        valid_loss, valid_accuracy = evaluate(valid_fn, X_valid, labels[valid], args.batch_size)
+        valid_loss, valid_accuracy = evaluate(valid_fn, valid_batches)
         print(f"{epoch:>5} | {total / count:>10.6f} | {valid_loss:>10.6f} | {100 * valid_accuracy:>8.2f}% | "
               f"{time.perf_counter() - start:>6.1f}s", flush=True)
 

@@ -45,13 +45,16 @@ def restore_mode():
         ("gpu", ("cuda", 0, None)),
         ("cuda1", ("cuda", 1, None)),
         ("cuda, fallback=cpu", ("cuda", 0, "cpu")),
+        ("jax:all", ("jax", "all", None)),
+        ("cuda:all", ("cuda", "all", None)),
+        ("gpu:all,fallback=jax", ("cuda", "all", "jax")),
     ],
 )
 def test_parse_device(spec, expected):
     assert config.parse_device(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["tpu", "cuda,fallback=tpu", "cuda,retry=1", ""])
+@pytest.mark.parametrize("spec", ["tpu", "cuda,fallback=tpu", "cuda,retry=1", "", "cpu:all", "jax:all2"])
 def test_parse_device_rejects_unknown(spec):
     with pytest.raises(ValueError, match="device"):
         config.parse_device(spec)
@@ -88,6 +91,9 @@ def test_set_device_changes_what_functions_compile_for(restore_mode):
     x = pytensor.tensor.vector()
     f = pytensor.function([x], 2 * x)
     assert type(f.maker.linker).__name__ == "BlockingJAXLinker"
+    config.set_device("jax:all")
+    assert type(pytensor.function([x], 2 * x).maker.linker).__name__ == "DataParallelJAXLinker"
+    assert config.get_device() == "jax:all"
     config.set_device("cpu")
     assert type(pytensor.function([x], 2 * x).maker.linker).__name__ == "CPULinker"
     config.set_device("numba")
@@ -107,7 +113,9 @@ def _jax_sees_gpu():
 def test_cuda_without_gpu_is_an_error_not_a_silent_cpu_run(restore_mode):
     with pytest.raises(config.DeviceUnavailableError, match="device=cuda was requested but JAX sees 0 GPU"):
         config.set_device("cuda")
-    assert config.get_device() != "cuda"
+    with pytest.raises(config.DeviceUnavailableError, match="device=cuda:all was requested but JAX sees 0 GPU"):
+        config.set_device("cuda:all")
+    assert config.get_device() not in ("cuda", "cuda:all")
 
 
 @pytest.mark.skipif(_jax_sees_gpu(), reason="a GPU is visible")

@@ -60,7 +60,9 @@ def download_file(filename, dest_dir, mirrors, sha256, *, timeout=None, progress
     mirrors : sequence of str
         Base URLs (``https://``, ``http://`` or ``file://``), tried in order.
     sha256 : str
-        The expected SHA-256 digest of the file, in hexadecimal.
+        The expected SHA-256 digest of the file, in hexadecimal. A digest
+        written ``"md5:<hex>"`` is an MD5 digest instead, for files whose
+        publishers give only that (Lasagne's model-zoo pickles).
     timeout : float, optional
         Seconds to wait for a connection or for more data; default
         :data:`DEFAULT_TIMEOUT`.
@@ -106,6 +108,10 @@ def download_file(filename, dest_dir, mirrors, sha256, *, timeout=None, progress
 
 def _download_verified(url, target, sha256, timeout, progress):
     """Stream ``url`` to a temporary file and move it to ``target`` if its digest is ``sha256``."""
+    algorithm, _, expected = sha256.rpartition(":")
+    algorithm = algorithm or "sha256"
+    if algorithm not in ("sha256", "md5"):
+        raise ValueError(f"unknown digest algorithm {algorithm!r} in {sha256!r}: sha256 or md5")
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     temp_path = Path(temp_name)
@@ -113,7 +119,7 @@ def _download_verified(url, target, sha256, timeout, progress):
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
             length_header = response.headers.get("Content-Length")
             announced = int(length_header) if length_header is not None else None
-            digest = hashlib.sha256()
+            digest = hashlib.new(algorithm)
             received = 0
             with tqdm(total=announced, desc=target.name, unit="B", unit_scale=True, unit_divisor=1024,
                       disable=not progress) as bar:
@@ -124,9 +130,10 @@ def _download_verified(url, target, sha256, timeout, progress):
                     bar.update(len(chunk))
             if announced is not None and received != announced:
                 raise ConnectionError(f"connection closed after {received} of {announced} bytes")
-            if digest.hexdigest() != sha256:
+            if digest.hexdigest() != expected:
                 raise ChecksumError(
-                    f"SHA-256 digest {digest.hexdigest()} is not the expected {sha256}; "
+                    f"{'SHA-256' if algorithm == 'sha256' else 'MD5'} digest {digest.hexdigest()} is not the "
+                    f"expected {expected}; "
                     "the download is corrupt or the mirror serves a different file"
                 )
             out.flush()
@@ -138,25 +145,27 @@ def _download_verified(url, target, sha256, timeout, progress):
         raise
 
 
-def file_sha256(path):
+def file_sha256(path, algorithm="sha256"):
     """The SHA-256 digest of a file, in hexadecimal.
 
     Parameters
     ----------
     path : str or os.PathLike
         The file to hash.
+    algorithm : {"sha256", "md5"}, optional
+        Another digest of the file, MD5.
 
     Returns
     -------
     str
-        64 lowercase hexadecimal digits.
+        64 lowercase hexadecimal digits (32 for MD5).
 
     Examples
     --------
     >>> file_sha256("train-labels-idx1-ubyte.gz")  # doctest: +SKIP
     '3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c'
     """
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as file:
         while chunk := file.read(_CHUNK_SIZE):
             digest.update(chunk)

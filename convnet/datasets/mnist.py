@@ -120,7 +120,10 @@ class DatasetSplits:
     is_sample : bool
         True for the small sample of MNIST bundled with convnet.
     source : pathlib.Path
-        The directory the files were read from, or the bundled sample file.
+        The directory the files were read from, the bundled sample file, or
+        the archive (CIFAR).
+    class_names : tuple of str or None
+        The name of each label, when the data set names them (CIFAR).
 
     Examples
     --------
@@ -138,6 +141,7 @@ class DatasetSplits:
     y_test: np.ndarray
     is_sample: bool
     source: Path
+    class_names: tuple = None
 
     def __iter__(self):
         return iter((self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test))
@@ -453,7 +457,8 @@ def _read_pair(images_path, labels_path):
     return images, labels
 
 
-def _make_splits(train_images, train_labels, test_images, test_labels, n_validation, *, is_sample, source):
+def _make_splits(train_images, train_labels, test_images, test_labels, n_validation, *, is_sample, source,
+                 class_names=None):
     """A :class:`DatasetSplits` from uint8 image arrays and integer label vectors."""
     if not 0 <= n_validation < len(train_images):
         raise ValueError(f"n_validation must be in [0, {len(train_images)}), the number of training images; "
@@ -463,12 +468,15 @@ def _make_splits(train_images, train_labels, test_images, test_labels, n_validat
     n_train = len(X) - n_validation
     return DatasetSplits(X[:n_train], y[:n_train], X[n_train:], y[n_train:],
                          _as_float_images(test_images), test_labels.astype(np.int32),
-                         is_sample=is_sample, source=source)
+                         is_sample=is_sample, source=source, class_names=class_names)
 
 
 def _as_float_images(images):
-    """uint8 images ``(N, rows, cols)`` as float32 ``(N, 1, rows, cols)`` in [0, 1]."""
-    X = images.astype(np.float32)[:, np.newaxis]
+    """uint8 images ``(N, rows, cols)`` (or ``(N, channels, rows, cols)``)
+    as float32 ``(N, channels, rows, cols)`` in [0, 1]."""
+    X = images.astype(np.float32)
+    if X.ndim == 3:
+        X = X[:, np.newaxis]
     X /= np.float32(255)
     return X
 

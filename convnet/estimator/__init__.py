@@ -15,7 +15,7 @@ Examples
 ... )
 >>> # net.fit(X_train, y_train).score(X_test, y_test)
 """
-from .handlers import AdjustVariable, EarlyStopping, PrintLog, SaveBestWeights
+from .handlers import AdjustVariable, EarlyStopping, PrintLog, SaveBestWeights, SaveCheckpoint
 from .net import NeuralNet, TrainSplit, objective
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "objective",
     "EarlyStopping",
     "SaveBestWeights",
+    "SaveCheckpoint",
     "AdjustVariable",
     "PrintLog",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..utils import floatX
 
-__all__ = ["PrintLog", "EarlyStopping", "SaveBestWeights", "AdjustVariable"]
+__all__ = ["PrintLog", "EarlyStopping", "SaveBestWeights", "SaveCheckpoint", "AdjustVariable"]
 
 
 def _monitored(handler, history, monitor):
@@ -170,6 +170,36 @@ class SaveBestWeights:
     def __call__(self, net, train_history):
         if _improved(_monitored(self, train_history, self.monitor), self.lower_is_better):
             net.save_params_to(self.path)
+
+
+class SaveCheckpoint:
+    """Save the whole training state every ``every`` epochs, so that a run
+    that is stopped can be resumed exactly (see :meth:`NeuralNet.save_checkpoint
+    <convnet.estimator.NeuralNet.save_checkpoint>`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file, replaced atomically each time.
+    every : int, optional
+        Save after the epochs whose number is a multiple of ``every``.
+
+    Examples
+    --------
+    >>> # net = NeuralNet(..., on_epoch_finished=[SaveCheckpoint('run.npz')])
+    >>> # after an interruption, a net made with the same arguments resumes:
+    >>> # net.load_checkpoint('run.npz').fit(X, y, epochs=net.max_epochs - len(net.train_history_))
+    """
+
+    def __init__(self, path, every=1):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.path = path
+        self.every = every
+
+    def __call__(self, net, train_history):
+        if train_history[-1]["epoch"] % self.every == 0:
+            net.save_checkpoint(self.path)
 
 
 class AdjustVariable:

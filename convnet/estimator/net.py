@@ -1,6 +1,7 @@
 """The scikit-learn estimator :class:`NeuralNet` (after nolearn's)."""
 import copy
 import inspect
+import json
 import numbers
 import time
 from collections import OrderedDict
@@ -9,15 +10,18 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.tensor.random.type import RandomGeneratorType
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import ClassifierTags, RegressorTags
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from tqdm.auto import tqdm
 
 from ..augmentation import BatchIterator
-from ..layers import InputLayer, Layer, count_params, get_all_params, get_output
+from ..layers import InputLayer, Layer, get_all_params, get_output, summary
+from ..random import get_rng, using_rng
 from ..objectives import aggregate, categorical_crossentropy, squared_error
 from ..regularization import l2 as l2_penalty
 from ..regularization import regularize_network_params
@@ -172,7 +176,9 @@ class NeuralNet(BaseEstimator):
     batch_iterator_train, batch_iterator_test : BatchIterator, optional
         Templates called as ``iterator(X, y)`` for the mini-batches of
         training, and of validation and prediction (see
-        :class:`convnet.augmentation.BatchIterator`).
+        :class:`convnet.augmentation.BatchIterator`). The net trains with a
+        fresh copy of each (:meth:`~convnet.augmentation.BatchIterator.restart`)
+        and never changes the templates, so nets may share one.
     regression : bool, optional
         False: a classifier (softmax output, one unit per class); True: a
         regressor.
@@ -192,8 +198,21 @@ class NeuralNet(BaseEstimator):
         (:func:`convnet.config.get_mode`: Numba on the CPU). ``"FAST_COMPILE"``
         compiles in a fraction of a second and runs slower.
     verbose : int, optional
-        0 is silent; 1 prints the layers, a progress bar per epoch and a table
-        row per epoch.
+        0 is silent; 1 prints the layers (:func:`convnet.layers.summary`), a
+        progress bar per epoch (when standard error is a terminal) and a
+        table row per epoch.
+    random_state : int, numpy.random.RandomState or None, optional
+        Seeds everything random in training: the initial parameters and the
+        random streams of noise layers (for declared layers, built under
+        ``numpy.random.RandomState(random_state)`` as after
+        :func:`convnet.random.seed`), and the shuffling and augmentation of
+        batch iterators made with ``seed=None``. Two fits with the same
+        seed give the same ``train_history_`` and parameters, in any
+        process. None: layers draw from :func:`convnet.random.get_rng` and
+        the iterators' seed is drawn from it too (so :func:`convnet.random.seed`
+        also makes such nets repeat themselves). A network given as a layer
+        was initialised when it was built: only shuffling and augmentation
+        follow ``random_state`` then.
     **kwargs
         Layer arguments (``{layer}_{argument}``), update rule arguments
         (``update_{argument}``) and objective arguments
@@ -213,16 +232,24 @@ class NeuralNet(BaseEstimator):
     update_variables_ : dict
         The shared variables of the adjustable update arguments, by argument
         name (``"update_learning_rate"``); made when training starts.
+    seed_ : list of int
+        The seed of the training and test batch iterators (those made with
+        ``seed=None``), fixed when the network is built.
 
     Notes
     -----
+    A declared input layer's shape may leave sizes other than the batch
+    size open: ``input_shape=(None, None)`` takes the number of features
+    from the data of the first :meth:`fit` (as Keras does); ``initialize``
+    and ``load_params_from`` need the full shape.
+
     The network is built once, at the first :meth:`fit`, :meth:`partial_fit`,
     :meth:`initialize` or :meth:`load_params_from`; later calls of ``fit``
     continue training from the current parameters, so training can be
     resumed from a checkpoint. :func:`sklearn.base.clone` gives an unbuilt
     copy (for a net given as a network: a copy of that network, with its
-    current parameters). Changing a layer argument, ``layers`` or
-    ``regression`` with :meth:`set_params` discards the network and
+    current parameters). Changing a layer argument, ``layers``,
+    ``regression`` or ``random_state`` with :meth:`set_params` discards the network and
     ``train_history_``; changing ``update``, ``objective``, ``mode`` or their
     arguments only recompiles.
 
@@ -250,7 +277,7 @@ class NeuralNet(BaseEstimator):
                  batch_iterator_train=BatchIterator(batch_size=128, shuffle=True),
                  batch_iterator_test=BatchIterator(batch_size=128), regression=False, max_epochs=100,
                  train_split=TrainSplit(eval_size=0.2), on_epoch_finished=(), on_training_finished=(),
-                 mode=None, verbose=0, **kwargs):
+                 mode=None, verbose=0, random_state=None, **kwargs):
         self.layers = layers
         self.update = update
         self.objective = objective
@@ -263,6 +290,7 @@ class NeuralNet(BaseEstimator):
         self.on_training_finished = on_training_finished
         self.mode = mode
         self.verbose = verbose
+        self.random_state = random_state
         for key in kwargs:
             if hasattr(type(self), key):
                 raise TypeError(f"NeuralNet: {key!r} is not a valid keyword argument")
@@ -304,14 +332,16 @@ class NeuralNet(BaseEstimator):
         own = set(self._get_param_names())
         layers = params.get("layers", self.layers)
         new = [key for key in params if key not in own and "__" not in key]
-        _check_prefixes(new, layers)
-        owners = _assign(new, _layer_names(layers))
+        owners = {}
+        if new and _valid_layers(layers):  # else fit reports the bad layers
+            _check_prefixes(new, layers)
+            owners = _assign(new, _layer_names(layers))
         for key in owners:
             if key not in self._extra_param_names:
                 setattr(self, key, params[key])
                 self._extra_param_names.append(key)
         super().set_params(**params)
-        if "layers" in params or "regression" in params or any(
+        if {"layers", "regression", "random_state"} & set(params) or any(
                 owner not in _FUNCTION_PREFIXES for owner in owners.values()):
             self._discard_network()
         elif {"update", "objective", "mode"} & set(params) or owners:
@@ -349,7 +379,7 @@ class NeuralNet(BaseEstimator):
 
     def _discard_network(self):
         self._discard_functions()
-        for built in ("layers_", "classes_", "train_history_"):
+        for built in ("layers_", "classes_", "train_history_", "seed_", "n_features_in_"):
             vars(self).pop(built, None)
 
     def _prefixed_args(self, prefix):
@@ -372,11 +402,19 @@ class NeuralNet(BaseEstimator):
         NeuralNet
             ``self``.
         """
+        return self._initialize()
+
+    def _initialize(self, sample_shape=None):
+        """:meth:`initialize`; ``sample_shape``, the shape of one sample of
+        the training data, fills the open (None) sizes of a declared input
+        layer's shape."""
         if "layers_" in vars(self):
             return self
         _check_prefixes(self._extra_param_names, self.layers)
-        layers = (checkpoint.named_layers(self.layers) if isinstance(self.layers, Layer)
-                  else self._build_declared_layers())
+        with using_rng(self._layer_rng()):
+            layers = (checkpoint.named_layers(self.layers) if isinstance(self.layers, Layer)
+                      else self._build_declared_layers(sample_shape))
+            seed = [int(get_rng().randint(2 ** 31))]
         _check_call(self.update, "update", (None, None), self._prefixed_args("update"))
         _check_call(self.objective, "objective", (None,), dict(target=None, deterministic=False,
                                                                 **self._prefixed_args("objective")))
@@ -387,6 +425,7 @@ class NeuralNet(BaseEstimator):
         if not self.regression and (len(output_shape) != 2 or output_shape[1] is None):
             raise ValueError(f"a classifier's output layer must have shape (None, num_classes), got {output_shape}")
         self.layers_ = layers
+        self.seed_ = seed
         self.train_history_ = []
         if not self.regression:
             self.classes_ = np.arange(output_shape[1])
@@ -394,12 +433,14 @@ class NeuralNet(BaseEstimator):
             self._print_layers()
         return self
 
-    def _build_declared_layers(self):
+    def _build_declared_layers(self, sample_shape=None):
         built = OrderedDict()
         previous = None
         for index, (name, factory, spec_args) in enumerate(_layer_specs(self.layers)):
             args = {**spec_args, **self._prefixed_args(name)}
             args.pop("name", None)
+            if index == 0 and sample_shape is not None:
+                args = _fill_input_shape(args, sample_shape)
             incoming = _incoming(name, args, built, previous)
             positional = () if index == 0 else (incoming,)
             factory_name = getattr(factory, "__name__", repr(factory))
@@ -412,15 +453,38 @@ class NeuralNet(BaseEstimator):
             previous = layer
         return built
 
+    # -- randomness -----------------------------------------------------------------------------
+
+    def _layer_rng(self):
+        """The generator the network is built with: one seeded by
+        ``random_state``, else convnet's global one."""
+        state = self.random_state
+        if state is None:
+            return get_rng()
+        if isinstance(state, np.random.RandomState):
+            state = int(state.randint(2 ** 32))
+        elif not isinstance(state, numbers.Integral) or isinstance(state, bool) or not 0 <= state < 2 ** 32:
+            raise ValueError(f"NeuralNet: random_state must be None, an integer in [0, 2**32) or a "
+                             f"numpy.random.RandomState, got {state!r}")
+        return np.random.RandomState(int(state))
+
+    def _batches(self, kind):
+        """A fresh copy of the ``"train"`` or ``"test"`` batch iterator
+        template, at the epoch training continues from, seeded from
+        ``seed_`` unless the template has a seed (see
+        :meth:`convnet.augmentation.BatchIterator.restart`). The template
+        itself is never changed; a template without ``restart`` (any callable
+        ``iterator(X, y)``) is deep-copied."""
+        template = self.batch_iterator_train if kind == "train" else self.batch_iterator_test
+        if not hasattr(template, "restart"):
+            return copy.deepcopy(template)
+        epoch = len(self.train_history_) if kind == "train" else 0
+        return template.restart(epoch=epoch, seed=[*self.seed_, 0 if kind == "train" else 1])
+
     def _print_layers(self):
-        output_layer = next(reversed(self.layers_.values()))
-        print(f"# Neural network with {count_params(output_layer, trainable=True):,} learnable parameters\n")
-        rows = [("name", "layer", "output shape")]
-        rows += [(name, type(layer).__name__, str(layer.output_shape)) for name, layer in self.layers_.items()]
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
-        for row in rows:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-        print(flush=True)
+        table = summary(self._output_layer)
+        print(f"# Neural network with {table.trainable_params:,} learnable parameters\n")
+        print(table, end="\n\n", flush=True)
 
     # -- compiling ------------------------------------------------------------------------------
 
@@ -475,8 +539,29 @@ class NeuralNet(BaseEstimator):
 
     # -- data -----------------------------------------------------------------------------------
 
+    def _check_training_data(self, X, y, classes=None):
+        """Build the network if needed (see :meth:`_initialize`) and return
+        ``X`` and ``y`` checked as :meth:`_check_X` and :meth:`_check_y` do."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        X = self._validated(X, fitting=True)
+        self._initialize(X.shape[1:])
+        X = self._check_input_shape(X)
+        return X, self._check_y(y, len(X), classes)
+
+    def _validated(self, X, fitting=False):
+        """``X`` as a float array: finite, real, dense, with samples (two
+        when a validation set is split off for fitting); ``n_features_in_``
+        is set at the first fit."""
+        min_samples = 2 if fitting and self.train_split is not None else 1
+        first_fit = fitting and not vars(self).get("train_history_")
+        return validate_data(self, X, reset=first_fit, dtype=pytensor.config.floatX, allow_nd=True,
+                             ensure_min_samples=min_samples, ensure_min_features=1)
+
     def _check_X(self, X):
-        X = np.asarray(X, dtype=pytensor.config.floatX)
+        return self._check_input_shape(self._validated(X))
+
+    def _check_input_shape(self, X):
         expected = self._input_layer.shape
         if X.ndim != len(expected) or any(e is not None and e != s for e, s in zip(expected, X.shape)):
             raise ValueError(f"X has shape {X.shape}, but the input layer expects {expected} (None: any size)")
@@ -490,6 +575,10 @@ class NeuralNet(BaseEstimator):
             raise ValueError(f"X and y differ in length: {n_samples} samples and {len(y)} targets")
         if self.regression:
             return self._check_regression_targets(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if y.ndim == 1:
+            check_classification_targets(y)
         if y.ndim != 1:
             raise ValueError(f"classification targets must be a vector of labels, got shape {y.shape}")
         if not self.train_history_ and (classes is not None or y.dtype.kind not in "iub"):
@@ -536,9 +625,7 @@ class NeuralNet(BaseEstimator):
         NeuralNet
             ``self``.
         """
-        self.initialize()
-        X = self._check_X(X)
-        y = self._check_y(y, len(X))
+        X, y = self._check_training_data(X, y)
         self._train(X, y, self.max_epochs if epochs is None else epochs)
         return self
 
@@ -558,9 +645,7 @@ class NeuralNet(BaseEstimator):
         NeuralNet
             ``self``.
         """
-        self.initialize()
-        X = self._check_X(X)
-        y = self._check_y(y, len(X), classes)
+        X, y = self._check_training_data(X, y, classes)
         self._train(X, y, 1)
         return self
 
@@ -572,13 +657,13 @@ class NeuralNet(BaseEstimator):
         train = self._function("train")
         epoch_handlers = ([PrintLog()] if self.verbose else []) + _as_list(self.on_epoch_finished)
         schedules = {key: getattr(self, key) for key in self.update_variables_ if callable(getattr(self, key))}
+        batch_iterator = self._batches("train")
         for _ in range(epochs):
             epoch = len(self.train_history_) + 1
             for key, schedule in schedules.items():
                 self.update_variables_[key].set_value(floatX(schedule(epoch)))
             started = time.perf_counter()
-            batches = tqdm(self.batch_iterator_train(X_train, y_train), desc=f"epoch {epoch}", unit="batch",
-                           leave=False, disable=not self.verbose)
+            batches = self._progress(batch_iterator(X_train, y_train), epoch)
             losses, sizes = [], []
             for Xb, yb in batches:
                 losses.append(float(train(Xb, yb)))
@@ -597,11 +682,21 @@ class NeuralNet(BaseEstimator):
         for handler in _as_list(self.on_training_finished):
             handler(self, self.train_history_)
 
+    def _progress(self, batches, epoch):
+        """A progress bar over one epoch's ``batches``, shown when verbose
+        and standard error is a terminal (or in a notebook), so that log
+        files get no carriage-return clutter."""
+        # tqdm.auto's bar calls iter() on an iterable twice, which would start
+        # two epochs of a BatchIterator: it gets a single iterator instead.
+        total = len(batches) if hasattr(batches, "__len__") else None
+        return tqdm(iter(batches), total=total, desc=f"epoch {epoch}", unit="batch", leave=False,
+                    disable=None if self.verbose else True)
+
     def _evaluate(self, X, y):
         """The mean validation loss (and accuracy, for classification) over ``X``."""
         evaluate = self._function("eval")
         losses, hits, sizes = [], [], []
-        for Xb, yb in self.batch_iterator_test(X, y):
+        for Xb, yb in self._batches("test")(X, y):
             loss, predictions = evaluate(Xb, yb)
             losses.append(float(loss))
             sizes.append(len(Xb))
@@ -631,7 +726,7 @@ class NeuralNet(BaseEstimator):
         check_is_fitted(self, "layers_")
         X = self._check_X(X)
         predict = self._function("predict")
-        return np.concatenate([predict(Xb) for Xb, _ in self.batch_iterator_test(X)])
+        return np.concatenate([predict(Xb) for Xb, _ in self._batches("test")(X)])
 
     def predict(self, X):
         """Class labels (classifier) or outputs (regressor) for ``X``.
@@ -715,6 +810,167 @@ class NeuralNet(BaseEstimator):
         checkpoint.load_params(self.initialize().layers_, source)
         return self
 
+    # -- training checkpoints -------------------------------------------------------------------
+
+    _CHECKPOINT_FORMAT = "convnet.NeuralNet training state 1"
+
+    def _training_state(self):
+        """The shared variables a training checkpoint holds, by checkpoint
+        key: ``param:`` the parameters, ``variable:`` the adjustable update
+        arguments, ``state:`` the update rule's own state (momentum
+        velocities, Adam's moments and step count), found among the shared
+        variables of the compiled training function; and ``generator:``
+        the random generators of noise layers. Compiles the training
+        function if needed."""
+        train = self._function("train")
+        params = checkpoint.named_params(self.layers_)
+        variables = self.update_variables_
+        known = set(params.values()) | set(variables.values())
+        state, generators = {}, {}
+        for variable in train.get_shared():
+            if variable in known:
+                continue
+            if isinstance(variable.type, RandomGeneratorType):
+                generators[f"generator:{len(generators)}"] = variable
+            else:
+                state[f"state:{len(state)}:{variable.name or ''}"] = variable
+        return {**{f"param:{k}": v for k, v in params.items()},
+                **{f"variable:{k}": v for k, v in variables.items()}, **state}, generators
+
+    def save_checkpoint(self, path):
+        """Save the whole training state to an ``.npz`` file, atomically, so
+        that :meth:`load_checkpoint` continues training exactly where it
+        stopped.
+
+        The file holds the parameters, the update rule's state (momentum
+        velocities, Adam's moments), the adjustable update arguments
+        (``update_variables_``), ``train_history_`` (and with it the epoch
+        count that schedules, ``AdjustVariable`` and the batch iterators'
+        shuffling and augmentation follow), ``seed_``, ``classes_`` and the
+        states of the noise layers' random generators. Arrays are stored as
+        such and the rest as JSON, without pickle. Handlers keep their own
+        state (an :class:`EarlyStopping`'s best epoch is not saved).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (used as given; conventionally ``.npz``).
+
+        Examples
+        --------
+        >>> # net.fit(X, y, epochs=2); net.save_checkpoint('run.npz')
+        >>> # later, in another process, a net made with the same arguments:
+        >>> # net.load_checkpoint('run.npz').fit(X, y, epochs=3)  # as 5 epochs in one go
+        """
+        self.initialize()
+        variables, generators = self._training_state()
+        arrays = {key: variable.get_value() for key, variable in variables.items()}
+        if not self.regression:
+            arrays["classes_"] = np.asarray(self.classes_)
+        meta = {
+            "format": self._CHECKPOINT_FORMAT,
+            "train_history": self.train_history_,
+            "seed": self.seed_,
+            "input_shape": list(self._input_layer.shape),
+            "n_features_in": getattr(self, "n_features_in_", None),
+            "generators": [variable.get_value(borrow=True).bit_generator.state for variable in generators.values()],
+        }
+        arrays["meta"] = np.frombuffer(json.dumps(meta, default=_json_value).encode(), dtype=np.uint8)
+        checkpoint.write_npz(path, arrays)
+
+    def load_checkpoint(self, path):
+        """Restore a training state saved by :meth:`save_checkpoint`; the next
+        :meth:`fit` or :meth:`partial_fit` continues from it exactly.
+
+        The net must be made with the same arguments as the one that saved
+        the file (layers, update rule; ``max_epochs`` and handlers may
+        differ). Builds and compiles the net if needed.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by :meth:`save_checkpoint`.
+
+        Returns
+        -------
+        NeuralNet
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            When the file is not such a checkpoint or does not fit this net
+            (every mismatch is listed); nothing is changed then.
+        """
+        arrays = checkpoint.read_npz(path)
+        try:
+            meta = json.loads(arrays.pop("meta").tobytes())
+            if meta.get("format") != self._CHECKPOINT_FORMAT:
+                raise ValueError(f"format {meta.get('format')!r}, expected {self._CHECKPOINT_FORMAT!r}")
+        except (KeyError, ValueError, AttributeError) as e:
+            raise ValueError(f"{path} is not a NeuralNet training checkpoint: {e}") from None
+        built = "layers_" in vars(self)
+        try:
+            self._initialize(tuple(meta["input_shape"][1:]))
+            variables, generators = self._training_state()
+            classes = arrays.pop("classes_", None)
+            problems = checkpoint.mismatches(variables, arrays)
+            states = meta["generators"]
+            if len(states) != len(generators) or any(state.get("bit_generator") not in _BIT_GENERATORS
+                                                     for state in states):
+                problems.append(f"random generators: {len(states)} in the file, {len(generators)} in the network")
+            if not self.regression and (classes is None or len(classes) != len(self.classes_)):
+                problems.append(f"classes: {None if classes is None else len(classes)} in the file, "
+                                f"{len(self.classes_)} output units")
+            if problems:
+                raise ValueError(f"the checkpoint {path} does not fit this net; nothing was loaded:\n  "
+                                 + "\n  ".join(problems))
+        except BaseException:
+            if not built:
+                self._discard_network()
+            raise
+        for key, variable in variables.items():
+            variable.set_value(arrays[key].astype(variable.dtype))
+        for variable, state in zip(generators.values(), states):
+            variable.set_value(_generator_from_state(state), borrow=True)
+        if classes is not None:
+            self.classes_ = classes
+        self.train_history_ = meta["train_history"]
+        self.seed_ = meta["seed"]
+        if meta["n_features_in"] is not None:
+            self.n_features_in_ = meta["n_features_in"]
+        return self
+
+
+def _fill_input_shape(args, sample_shape):
+    """The input layer's arguments with the open sizes (None) of its shape,
+    other than the batch size, taken from ``sample_shape``."""
+    shape = args.get("shape")
+    if not isinstance(shape, (tuple, list)) or len(shape) != len(sample_shape) + 1:
+        return args
+    if all(size is not None for size in shape[1:]):
+        return args
+    filled = (shape[0],) + tuple(given if given is not None else int(size)
+                                 for given, size in zip(shape[1:], sample_shape))
+    return {**args, "shape": filled}
+
+
+def _json_value(value):
+    """NumPy scalars and arrays in a training history, as JSON values."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a training checkpoint cannot store {value!r} ({type(value).__name__}) in train_history_")
+
+
+# The bit generators a checkpoint may name (never an arbitrary attribute of numpy.random).
+_BIT_GENERATORS = {name: getattr(np.random, name) for name in ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")}
+
+
+def _generator_from_state(state):
+    generator = np.random.Generator(_BIT_GENERATORS[state["bit_generator"]]())
+    generator.bit_generator.state = state
+    return generator
+
 
 def _as_list(handlers):
     return list(handlers) if isinstance(handlers, (list, tuple)) else [handlers]
@@ -741,6 +997,14 @@ def _layer_specs(layers):
     if reserved:
         raise ValueError(f"layer names {reserved} are reserved for the update rule's and objective's arguments")
     return specs
+
+
+def _valid_layers(layers):
+    try:
+        _layer_names(layers)
+    except ValueError:
+        return False
+    return True
 
 
 def _layer_names(layers):

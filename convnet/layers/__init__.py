@@ -11,3 +11,4 @@ from .normalization import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .special import *  # noqa: F401,F403
+from .summary import *  # noqa: F401,F403

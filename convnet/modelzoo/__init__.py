@@ -6,6 +6,9 @@
 * :func:`load_weights` reads Lasagne model-zoo pickles, torchvision
   ``state_dict`` files and convnet's own ``.npz`` (:func:`save_weights`) by
   layer name, all or nothing, and sets the matching :class:`Preprocessing`.
+* :func:`load_pretrained` and :func:`fetch_weights` download the published
+  VGG-16/19 weights (Lasagne Recipes, torchvision; :data:`PRETRAINED`) into
+  the cache, verified against their checksums.
 * :func:`replace_head`, :func:`freeze`, :func:`split_params` and
   :func:`fc_to_conv` adapt a pretrained network to a new task.
 
@@ -20,6 +23,7 @@ Examples
 """
 from .finetune import fc_to_conv, freeze, global_pool_head, replace_head, softmax_over_channels, split_params
 from .network import NetworkDict
+from .pretrained import PRETRAINED, PretrainedWeights, fetch_weights, load_pretrained
 from .preprocessing import CAFFE_VGG_MEAN_BGR, IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, Preprocessing
 from .resnet import resnet_cifar
 from .vgg import VGG_CONFIGS, vgg, vgg16, vgg19, vgg_weight_layer_names
@@ -42,6 +46,10 @@ __all__ = [
     "read_weights",
     "load_weights",
     "save_weights",
+    "PRETRAINED",
+    "PretrainedWeights",
+    "fetch_weights",
+    "load_pretrained",
     "global_pool_head",
     "replace_head",
     "freeze",

@@ -20,6 +20,9 @@
   :mod:`convnet.checkpoint` writes them (:func:`save_weights`);
   no pickle, safe to load from anywhere. They hold parameters only, so the
   pre-processing is not stored.
+* ``'safetensors'``: the same keys in a safetensors file, which
+  :func:`save_weights` writes for a path ending in ``.safetensors`` (for
+  other tools to read); no pickle either.
 
 Every format is read into memory and turned into ``{layer}.{param}`` arrays
 first; :func:`load_weights` then checks every name and shape against the
@@ -48,7 +51,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..checkpoint import load_params, save_params
+from ..checkpoint import load_params, read_safetensors, save_params
 from .network import NetworkDict, layer_mapping
 from .preprocessing import Preprocessing
 from .vgg import VGG_CONFIGS, vgg_weight_layer_names
@@ -56,7 +59,7 @@ from .vgg import VGG_CONFIGS, vgg_weight_layer_names
 __all__ = ["WEIGHT_FORMATS", "Weights", "read_weights", "load_weights", "save_weights"]
 
 #: The formats :func:`read_weights` understands.
-WEIGHT_FORMATS = ("npz", "lasagne", "torchvision")
+WEIGHT_FORMATS = ("npz", "safetensors", "lasagne", "torchvision")
 
 Weights = namedtuple("Weights", ["arrays", "preprocessing", "class_names", "format"])
 Weights.__doc__ = """The contents of a weights file, as :func:`read_weights` returns them.
@@ -92,6 +95,8 @@ def _detect_format(path):
         magic = f.read(len(_TORCH_LEGACY_MAGIC))
     if not magic:
         raise ValueError(f"{path}: the weights file is empty")
+    if magic[8:10] == b'{"':  # safetensors: an 8-byte header length, then the JSON header
+        return "safetensors"
     if magic == _TORCH_LEGACY_MAGIC:
         return "torchvision"
     if magic[:1] in _PICKLE_STARTS:
@@ -201,8 +206,8 @@ def read_weights(path, format=None, allow_pickle=False):
     ----------
     path : str or os.PathLike
         The file.
-    format : {None, 'npz', 'lasagne', 'torchvision'}
-        The format; None tells from the contents (a zip archive with a
+    format : {None, 'npz', 'safetensors', 'lasagne', 'torchvision'}
+        The format; None tells from the contents (a safetensors header, a zip archive with a
         ``data.pkl`` or PyTorch's older format is ``torch.save``'s, another
         zip archive ``.npz``, another pickle Lasagne's).
     allow_pickle : bool
@@ -238,6 +243,8 @@ def read_weights(path, format=None, allow_pickle=False):
     format = _detect_format(path) if format is None else format
     if format == "npz":
         return _read_npz(path)
+    if format == "safetensors":
+        return Weights(OrderedDict(read_safetensors(path)), None, None, "safetensors")
     if format == "lasagne":
         return _read_lasagne_pickle(path, allow_pickle)
     if format == "torchvision":
@@ -312,8 +319,9 @@ def load_weights(net, path, format=None, allow_pickle=False, exclude=()):
 
 
 def save_weights(net, path):
-    """Save a network's parameters to ``path`` as ``.npz`` by layer name,
-    atomically (:func:`convnet.checkpoint.save_params`).
+    """Save a network's parameters to ``path`` as ``.npz`` by layer name (or
+    safetensors, for a path ending in ``.safetensors``), atomically
+    (:func:`convnet.checkpoint.save_params`).
 
     Parameters
     ----------

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from convnet.datasets import download, mnist, save_idx
+from convnet.datasets import cifar, download, mnist, save_idx
 from convnet.datasets.mnist import MNIST_FILES
 
 
@@ -27,6 +27,7 @@ def isolated_downloads(monkeypatch, tmp_path):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setattr(mnist, "MNIST_MIRRORS", (closed_port_url(),))
     monkeypatch.setattr(mnist, "FASHION_MNIST_MIRRORS", (closed_port_url(),))
+    monkeypatch.setattr(cifar, "CIFAR_MIRRORS", (closed_port_url(),))
     monkeypatch.setattr(download, "DEFAULT_TIMEOUT", 2.0)
     monkeypatch.setattr(mnist, "_sample_warning_issued", False)
 

@@ -57,3 +57,14 @@ def test_custom_loss_example_runs():
     assert "epoch 2: lr 0.0014 momentum 0.70" in out
     accuracy = float(re.search(r"test accuracy ([\d.]+) %", out).group(1))
     assert accuracy > 75
+
+
+def test_ensemble_example_prints_every_member_and_the_ensemble():
+    out = run_example("ensemble_mnist.py", "--sample", "--members", "5", "--epochs", "2", "--hidden", "32",
+                      "--subset", "500", "--mode", "FAST_COMPILE")
+    rows = dict(re.findall(r"^(member\d|ensemble) +\| +([\d.]+)%$", out, re.MULTILINE))
+    assert list(rows) == ["member0", "member1", "member2", "member3", "member4", "ensemble"], out
+    accuracies = {name: float(value) for name, value in rows.items()}
+    assert len({accuracies[f"member{k}"] for k in range(5)}) > 1  # seeded differently
+    assert accuracies["ensemble"] > 50  # chance is 10 %
+    assert accuracies["ensemble"] >= min(accuracies.values())

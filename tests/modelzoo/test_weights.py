@@ -259,3 +259,18 @@ def test_read_weights_reports_format_and_converted_layouts(torch_file):
     assert weights.arrays["fc8.W"].shape == (256, 3)
     with pytest.raises(ValueError, match="unknown weights format 'caffe'"):
         read_weights(path, format="caffe")
+
+
+def test_safetensors_weights_round_trip(tmp_path):
+    from convnet.layers import get_all_param_values
+    from convnet.modelzoo import load_weights, read_weights, save_weights, vgg16
+
+    source = vgg16(num_classes=3, input_shape=(None, 3, 32, 32), width_multiplier=1 / 16)
+    path = tmp_path / "small.safetensors"
+    save_weights(source, path)
+    weights = read_weights(path)
+    assert weights.format == "safetensors" and list(weights.arrays)[:2] == ["conv1_1.W", "conv1_1.b"]
+    target = vgg16(num_classes=3, input_shape=(None, 3, 32, 32), width_multiplier=1 / 16)
+    assert load_weights(target, path) is None  # no pre-processing stored
+    for a, b in zip(get_all_param_values(source["prob"]), get_all_param_values(target["prob"])):
+        np.testing.assert_array_equal(a, b)
