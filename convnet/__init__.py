@@ -8,16 +8,10 @@ run), ``convnet.datasets``, ``convnet.augmentation``, ``convnet.modelzoo``, the
 scikit-learn estimator ``convnet.NeuralNet`` and seeded ensembles of it,
 ``convnet.ensemble`` (both need scikit-learn).
 """
-import os
-
-# OpenBLAS's idle threads spin for 2**28 cycles (about 0.1 s) after each
-# multi-threaded BLAS call before they sleep, taking a core from the threads
-# that run convnet's convolutions (convnet.ops.conv_numba); 2**4 lets them sleep
-# at once.  OpenBLAS reads this when it loads: SciPy's, which Numba calls, loads
-# after this point unless scipy.linalg was imported before convnet.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-
-from . import backends  # noqa: E402
+# First: it sets $OPENBLAS_THREAD_TIMEOUT before PyTensor loads NumPy and SciPy,
+# then floatX and the device (see convnet.config for what the import changes).
+from . import config
+from . import backends
 
 # convnet's JAX adjustments load with PyTensor's JAX backend (see convnet.jax_backend).
 backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
@@ -25,8 +19,7 @@ backends.import_when_imported(backends.JAX_DISPATCH, "convnet.jax_backend")
 backends.import_when_imported("joblib._dask", "convnet.joblib_dask")
 backends.import_when_imported(backends.NUMBA_DISPATCH, "convnet.numba_graph_release")
 
-from . import config  # noqa: E402  (reads the device and floatX configuration)
-from . import (  # noqa: E402
+from . import (  # noqa: E402  (after the JAX hook above)
     augmentation,
     datasets,
     init,

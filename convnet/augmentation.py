@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import ndimage
 
-from .utils import as_tuple, int_types
+from .utils import as_tuple, int_types, settings_repr
 
 __all__ = [
     "Transform",
@@ -765,6 +765,9 @@ class BatchIterator:
         bound = copy.copy(self)
         bound._bind(X, y)
         return bound
+
+    def __repr__(self):
+        return settings_repr(self, skip=("X", "y"))
 
     def _require_data(self):
         if self.X is None:

@@ -42,6 +42,33 @@ syntax error (no ``[global]`` header, a key given twice) or a flags item
 that is not ``key=value`` is ignored with a :class:`ConfigurationWarning`
 that names the file or variable and what is wrong.
 
+What ``import convnet`` changes
+-------------------------------
+Only what Lasagne users rely on, and never a setting the user made:
+
+* ``pytensor.config.floatX`` becomes ``float32`` (Theano's ``floatX`` when
+  ``$THEANO_FLAGS`` or ``~/.theanorc`` give one), unless ``floatX`` is set
+  in ``$PYTENSOR_FLAGS`` or ``~/.pytensorrc`` or was changed from PyTensor's
+  default before the import.
+* ``pytensor.config.mode`` becomes the device's mode (:data:`DEVICE_MODES`):
+  the device ``$CONVNET_DEVICE`` names, else, unless the user chose
+  PyTensor's ``mode`` or ``linker`` (in ``$PYTENSOR_FLAGS``,
+  ``~/.pytensorrc`` or in code before the import), the device of Theano's
+  flags or rc file, else ``cpu``.
+* ``$OPENBLAS_THREAD_TIMEOUT`` becomes ``4`` unless it is set, so that idle
+  OpenBLAS threads sleep at once instead of spinning on the cores convnet's
+  convolutions need; OpenBLAS reads it when it loads (SciPy's, which Numba
+  calls, loads after ``import convnet`` unless ``scipy.linalg`` was imported
+  before).
+
+:func:`changed_settings` lists what the import changed.
+``CONVNET_NO_DEFAULTS=1`` in the environment makes the import change none
+of them, and :func:`restore_pytensor_defaults` undoes them afterwards.
+Registering convnet's own Ops, modes and rewrites with PyTensor is not a
+change of settings: it does not alter any graph without convnet's Ops,
+except that ``FAST_COMPILE`` graphs get the rewrite
+:func:`convnet.backends.binary_add_mul`.
+
 Examples
 --------
 >>> import convnet
@@ -54,14 +81,30 @@ import os
 import re
 import warnings
 
-import pytensor
-from pytensor.compile.mode import get_mode as get_pytensor_mode
-
-from . import linker  # registers the CONVNET_CPU mode
+#: True when ``$CONVNET_NO_DEFAULTS`` is set (to anything but ``""`` or ``0``):
+#: ``import convnet`` then leaves PyTensor's settings and the environment alone.
+NO_DEFAULTS = os.environ.get("CONVNET_NO_DEFAULTS", "") not in ("", "0")
 
 __all__ = ["DeviceUnavailableError", "ConfigurationWarning", "set_device", "get_device", "get_mode",
-           "parse_device", "SUPPORTED_FLOATX"]
+           "parse_device", "SUPPORTED_FLOATX", "changed_settings", "restore_pytensor_defaults"]
 
+# What the import changed: setting -> (its value before, the value the import
+# gave it); None before: an unset variable.
+_settings_changed = {}
+_environment_changed = {}
+
+if not NO_DEFAULTS and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
+    # Before PyTensor (and with it NumPy and SciPy) is imported: OpenBLAS
+    # reads it when it loads. 2**4 cycles instead of 2**28 (about 0.1 s).
+    _environment_changed["OPENBLAS_THREAD_TIMEOUT"] = (None, "4")
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "4"
+
+import pytensor  # noqa: E402
+from pytensor.compile.mode import get_mode as get_pytensor_mode  # noqa: E402
+
+from . import linker  # noqa: E402  (registers the CONVNET_CPU mode)
+
+#: The PyTensor mode (a registered mode name) each device compiles for.
 DEVICE_MODES = {"cpu": linker.MODE_NAME, "numba": "NUMBA", "c": "CVM", "jax": "CONVNET_JAX", "cuda": "CONVNET_JAX"}
 
 #: The float types convnet's ops and layers compute in.
@@ -226,28 +269,102 @@ def _check_floatX(source):
                          f"in {' or '.join(SUPPORTED_FLOATX)}; change that setting")
 
 
+def _user_set(key):
+    """Whether the user chose PyTensor's ``key``: in its flags or rc file, or in
+    code before ``import convnet`` (the value is not PyTensor's default)."""
+    # PyTensor has no public accessor for a setting's default.
+    param = getattr(pytensor.config, "_config_var_dict", {}).get(key)
+    default = getattr(param, "default", None)
+    return _pytensor_sets(key) or (default is not None and str(getattr(pytensor.config, key)) != str(default))
+
+
+def _record_change(key, before):
+    after = getattr(pytensor.config, key)
+    if after is not before and after != before:
+        _settings_changed[key] = (_settings_changed.get(key, (before,))[0], after)
+
+
 def configure_from_environment():
-    """Apply ``floatX`` and the device from the environment (see module doc)."""
+    """Apply ``floatX`` and the device from the environment (see the module
+    doc for what is changed and when); nothing with ``$CONVNET_NO_DEFAULTS``."""
+    if NO_DEFAULTS:
+        return
     theano = _theano_settings()
-    if _pytensor_sets("floatX"):
-        _check_floatX("$PYTENSOR_FLAGS or ~/.pytensorrc")
+    if _user_set("floatX"):
+        _check_floatX("$PYTENSOR_FLAGS, ~/.pytensorrc or code run before the import")
     else:
         floatX, source = theano.get("floatX", ("float32", None))
         if floatX not in SUPPORTED_FLOATX:
             raise ValueError(f"floatX={floatX} (set in {source}) is not supported: convnet computes in "
                              f"{' or '.join(SUPPORTED_FLOATX)}; change that setting")
+        floatX_before = pytensor.config.floatX
         pytensor.config.floatX = floatX
+        _record_change("floatX", floatX_before)
     device, source = (os.environ["CONVNET_DEVICE"], "$CONVNET_DEVICE") if os.environ.get("CONVNET_DEVICE") \
-        else theano.get("device", (None, None))
-    if not device and not (_pytensor_sets("mode") or _pytensor_sets("linker")):
-        device, source = "cpu", "convnet's default"
+        else (None, None)
+    if not device and not (_user_set("mode") or _pytensor_sets("linker")):
+        # Theano's device, else the default; neither overrides a PyTensor mode the user chose.
+        device, source = theano.get("device", ("cpu", "convnet's default"))
     if device:
         if "," not in device and theano.get("fallback"):
             device = f"{device},fallback={theano['fallback'][0]}"
+        mode_before = pytensor.config.mode
         try:
             set_device(device)
         except ValueError as e:
             raise ValueError(f"{e} (set in {source})") from None
+        _record_change("mode", mode_before)
+
+
+def changed_settings():
+    """What ``import convnet`` changed and is still in force: a dict mapping
+    ``"floatX"``, ``"mode"`` (PyTensor's settings) and
+    ``"OPENBLAS_THREAD_TIMEOUT"`` (an environment variable) to the pair
+    ``(before, now)``; ``before`` is ``None`` for a variable that was unset.
+
+    In a fresh interpreter with no PyTensor or Theano settings::
+
+        >>> import convnet
+        >>> convnet.config.changed_settings()  # doctest: +SKIP
+        {'floatX': ('float64', 'float32'), 'OPENBLAS_THREAD_TIMEOUT': (None, '4')}
+    """
+    changed = {key: (before, after) for key, (before, after) in _settings_changed.items()
+               if getattr(pytensor.config, key) == after}
+    changed.update({name: (before, after) for name, (before, after) in _environment_changed.items()
+                    if os.environ.get(name) == after})
+    return changed
+
+
+def restore_pytensor_defaults():
+    """Undo what ``import convnet`` changed and is still in force (see
+    :func:`changed_settings`): PyTensor's ``floatX`` and ``mode`` and the
+    environment get back the values they had before the import; a setting
+    changed again since (by :func:`set_device`, say) stays as it is. An
+    OpenBLAS already loaded keeps the timeout it read. Functions compiled
+    afterwards follow PyTensor's settings, as without convnet.
+
+    Examples
+    --------
+    >>> import pytensor, convnet
+    >>> convnet.config.restore_pytensor_defaults()
+    >>> convnet.config.changed_settings()
+    {}
+    """
+    global _current_device
+    changed = changed_settings()
+    for key, (before, _after) in _settings_changed.items():
+        if key in changed:
+            setattr(pytensor.config, key, before)
+    for name, (before, _after) in _environment_changed.items():
+        if name in changed:
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+    if "mode" in changed:
+        _current_device = None
+    _settings_changed.clear()
+    _environment_changed.clear()
 
 
 configure_from_environment()

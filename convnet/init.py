@@ -23,11 +23,12 @@ convolutions, which is what the fan-in/fan-out computations of
 :class:`Glorot` and :class:`He` assume.
 """
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 from .random import get_rng
-from .utils import floatX
+from .utils import floatX, settings_repr
 
 __all__ = [
     "Initializer",
@@ -51,11 +52,14 @@ class Initializer:
     Subclasses implement :meth:`sample`; calling an instance calls it.
     """
 
-    def __call__(self, shape):
+    def __call__(self, shape: int | Sequence[int]) -> np.ndarray:
         """Return :meth:`sample` of ``shape``, so an instance works like a function."""
         return self.sample(shape)
 
-    def sample(self, shape):
+    def __repr__(self):
+        return settings_repr(self)
+
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         """Return an array of ``shape`` (a tuple of ints, or an int) and dtype ``floatX``.
 
         Raises
@@ -99,11 +103,11 @@ class Normal(Initializer):
     (2, 3)
     """
 
-    def __init__(self, std=0.01, mean=0.0):
+    def __init__(self, std: float = 0.01, mean: float = 0.0) -> None:
         self.std = std
         self.mean = mean
 
-    def sample(self, shape):
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         return floatX(get_rng().normal(self.mean, self.std, size=shape))
 
 
@@ -129,7 +133,8 @@ class Uniform(Initializer):
     True
     """
 
-    def __init__(self, range=0.01, std=None, mean=0.0):
+    def __init__(self, range: float | tuple[float, float] = 0.01, std: float | None = None,
+                 mean: float = 0.0) -> None:
         if std is not None:
             low, high = mean - np.sqrt(3) * std, mean + np.sqrt(3) * std
         elif isinstance(range, numbers.Real):
@@ -138,7 +143,7 @@ class Uniform(Initializer):
             low, high = range
         self.range = (low, high)
 
-    def sample(self, shape):
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         return floatX(get_rng().uniform(low=self.range[0], high=self.range[1], size=shape))
 
 
@@ -146,12 +151,12 @@ class _FanScaledInitializer(Initializer):
     """An initializer whose standard deviation follows from the fan-in and
     fan-out of the shape; subclasses give :meth:`std_for` the formula."""
 
-    def __init__(self, initializer, gain=1.0, c01b=False):
+    def __init__(self, initializer: type[Initializer], gain: float | str = 1.0, c01b: bool = False) -> None:
         self.initializer = initializer
         self.gain = _gain_value(gain)
         self.c01b = c01b
 
-    def fans(self, shape):
+    def fans(self, shape: int | Sequence[int]) -> tuple[int, int]:
         """``(fan_in, fan_out)`` of a weight of ``shape``.
 
         ``(num_inputs, num_units)`` for 2-D shapes;
@@ -172,11 +177,11 @@ class _FanScaledInitializer(Initializer):
         receptive_field_size = int(np.prod(shape[2:]))
         return shape[1] * receptive_field_size, shape[0] * receptive_field_size
 
-    def std_for(self, fan_in, fan_out):
+    def std_for(self, fan_in: int, fan_out: int) -> float:
         """The standard deviation to sample with."""
         raise NotImplementedError
 
-    def sample(self, shape):
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         std = self.std_for(*self.fans(shape))
         return self.initializer(std=std).sample(shape)
 
@@ -220,7 +225,7 @@ class Glorot(_FanScaledInitializer):
     0.09
     """
 
-    def std_for(self, fan_in, fan_out):
+    def std_for(self, fan_in: int, fan_out: int) -> float:
         return self.gain * np.sqrt(2.0 / (fan_in + fan_out))
 
 
@@ -235,7 +240,7 @@ class GlorotNormal(Glorot):
         See :class:`Glorot`.
     """
 
-    def __init__(self, gain=1.0, c01b=False):
+    def __init__(self, gain: float | str = 1.0, c01b: bool = False) -> None:
         super().__init__(Normal, gain, c01b)
 
 
@@ -254,7 +259,7 @@ class GlorotUniform(Glorot):
         See :class:`Glorot`.
     """
 
-    def __init__(self, gain=1.0, c01b=False):
+    def __init__(self, gain: float | str = 1.0, c01b: bool = False) -> None:
         super().__init__(Uniform, gain, c01b)
 
 
@@ -299,7 +304,7 @@ class He(_FanScaledInitializer):
     0.3
     """
 
-    def std_for(self, fan_in, fan_out):
+    def std_for(self, fan_in: int, fan_out: int) -> float:
         return self.gain * np.sqrt(1.0 / fan_in)
 
 
@@ -314,7 +319,7 @@ class HeNormal(He):
         See :class:`He`.
     """
 
-    def __init__(self, gain=1.0, c01b=False):
+    def __init__(self, gain: float | str = 1.0, c01b: bool = False) -> None:
         super().__init__(Normal, gain, c01b)
 
 
@@ -329,7 +334,7 @@ class HeUniform(He):
         See :class:`He`.
     """
 
-    def __init__(self, gain=1.0, c01b=False):
+    def __init__(self, gain: float | str = 1.0, c01b: bool = False) -> None:
         super().__init__(Uniform, gain, c01b)
 
 
@@ -347,10 +352,10 @@ class Constant(Initializer):
     array([0., 0.], dtype=float32)
     """
 
-    def __init__(self, val=0.0):
+    def __init__(self, val: float = 0.0) -> None:
         self.val = val
 
-    def sample(self, shape):
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         return floatX(np.full(shape, self.val))
 
 
@@ -378,11 +383,11 @@ class Sparse(Initializer):
     array([2, 2, 2, 2])
     """
 
-    def __init__(self, sparsity=0.1, std=0.01):
+    def __init__(self, sparsity: float = 0.1, std: float = 0.01) -> None:
         self.sparsity = sparsity
         self.std = std
 
-    def sample(self, shape):
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         shape = _shape_tuple(shape)
         if len(shape) != 2:
             raise self._shape_error(shape, "of length 2 (a weight matrix)")
@@ -429,10 +434,10 @@ class Orthogonal(Initializer):
     True
     """
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float | str = 1.0) -> None:
         self.gain = _gain_value(gain)
 
-    def sample(self, shape):
+    def sample(self, shape: int | Sequence[int]) -> np.ndarray:
         shape = _shape_tuple(shape)
         if len(shape) < 2:
             raise self._shape_error(shape, "of length 2 or more (a weight matrix or filter bank)")

@@ -18,6 +18,9 @@ array([-0.1,  2. ], dtype=float32)
 """
 import pytensor.tensor as pt
 from pytensor.gradient import zero_grad
+from pytensor.tensor.variable import TensorVariable
+
+from .typing import TensorLike
 
 __all__ = [
     "sigmoid",
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 
-def sigmoid(x):
+def sigmoid(x: TensorLike) -> TensorVariable:
     """Logistic sigmoid :math:`\\varphi(x) = \\frac{1}{1 + e^{-x}}`.
 
     Parameters
@@ -54,7 +57,7 @@ def sigmoid(x):
     return pt.sigmoid(x)
 
 
-def softmax(x):
+def softmax(x: TensorLike) -> TensorVariable:
     """Softmax over the last axis
     :math:`\\varphi(\\mathbf{x})_j = \\frac{e^{x_j}}{\\sum_k e^{x_k}}`.
 
@@ -90,7 +93,7 @@ def softmax(x):
     return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def tanh(x):
+def tanh(x: TensorLike) -> TensorVariable:
     """Hyperbolic tangent :math:`\\varphi(x) = \\tanh(x)`.
 
     Parameters
@@ -137,11 +140,11 @@ class ScaledTanH:
     1.0
     """
 
-    def __init__(self, scale_in=1, scale_out=1):
+    def __init__(self, scale_in: float = 1, scale_out: float = 1) -> None:
         self.scale_in = scale_in
         self.scale_out = scale_out
 
-    def __call__(self, x):
+    def __call__(self, x: TensorLike) -> TensorVariable:
         return pt.tanh(x * self.scale_in) * self.scale_out
 
     def __repr__(self):
@@ -151,7 +154,7 @@ class ScaledTanH:
 ScaledTanh = ScaledTanH  # alias with the other capitalization, as in Lasagne
 
 
-def rectify(x):
+def rectify(x: TensorLike) -> TensorVariable:
     """Rectified linear unit :math:`\\varphi(x) = \\max(0, x)`.
 
     Parameters
@@ -197,10 +200,10 @@ class LeakyRectify:
     -0.2
     """
 
-    def __init__(self, leakiness=0.01):
+    def __init__(self, leakiness: float = 0.01) -> None:
         self.leakiness = leakiness
 
-    def __call__(self, x):
+    def __call__(self, x: TensorLike) -> TensorVariable:
         x = pt.as_tensor_variable(x)
         return pt.switch(x > 0, x, self.leakiness * x)
 
@@ -221,7 +224,7 @@ def _expm1_of_negative_part(x):
     return pt.expm1(pt.minimum(x, 0))
 
 
-def elu(x):
+def elu(x: TensorLike) -> TensorVariable:
     """Exponential linear unit :math:`\\varphi(x) = x` for :math:`x > 0`, else
     :math:`e^x - 1` (Clevert et al., 2015).
 
@@ -271,11 +274,11 @@ class SELU:
     -6.0
     """
 
-    def __init__(self, scale=1, scale_neg=1):
+    def __init__(self, scale: float = 1, scale_neg: float = 1) -> None:
         self.scale = scale
         self.scale_neg = scale_neg
 
-    def __call__(self, x):
+    def __call__(self, x: TensorLike) -> TensorVariable:
         x = pt.as_tensor_variable(x)
         return self.scale * pt.switch(x > 0, x, self.scale_neg * _expm1_of_negative_part(x))
 
@@ -288,7 +291,7 @@ class SELU:
 selu = SELU(scale=1.0507009873554804934193349852946, scale_neg=1.6732632423543772848170429916717)
 
 
-def softplus(x):
+def softplus(x: TensorLike) -> TensorVariable:
     """Softplus :math:`\\varphi(x) = \\log(1 + e^x)`, computed without overflow.
 
     Parameters
@@ -304,7 +307,7 @@ def softplus(x):
     return pt.softplus(x)
 
 
-def linear(x):
+def linear(x: TensorLike) -> TensorVariable:
     """The identity :math:`\\varphi(x) = x`; ``identity`` is the same function.
 
     Parameters

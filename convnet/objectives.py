@@ -31,8 +31,10 @@ import warnings
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
 from .ops.checks import CheckClassIndices, CheckNotEmpty
+from .typing import TensorLike
 from .utils import as_tensor_expression, floatX
 
 __all__ = [
@@ -50,7 +52,7 @@ __all__ = [
 EPSILON = 1e-7
 
 
-def align_targets(predictions, targets):
+def align_targets(predictions: TensorLike, targets: TensorLike) -> tuple[TensorVariable, TensorVariable]:
     """Turn a target vector into a column when the predictions are a single
     column, so that a network with one output unit pairs with a target vector
     element by element instead of broadcasting to a matrix.
@@ -146,7 +148,7 @@ def _clip_probabilities(predictions, eps):
     return pt.clip(predictions, eps, 1 - eps)
 
 
-def binary_crossentropy(predictions, targets, eps=EPSILON):
+def binary_crossentropy(predictions: TensorLike, targets: TensorLike, eps: float = EPSILON) -> TensorVariable:
     """Element-wise binary cross-entropy
     :math:`L = -t \\log(p) - (1 - t) \\log(1 - p)`.
 
@@ -185,7 +187,8 @@ def binary_crossentropy(predictions, targets, eps=EPSILON):
     return -(targets * pt.log(p) + (1 - targets) * pt.log1p(-p))
 
 
-def categorical_crossentropy(predictions, targets, eps=EPSILON, check_labels=True):
+def categorical_crossentropy(predictions: TensorLike, targets: TensorLike, eps: float = EPSILON,
+                             check_labels: bool = True) -> TensorVariable:
     """Item-wise categorical cross-entropy
     :math:`L_i = -\\sum_j t_{i,j} \\log(p_{i,j})`.
 
@@ -243,7 +246,7 @@ def categorical_crossentropy(predictions, targets, eps=EPSILON, check_labels=Tru
     return -pt.log(pt.sum(pt.switch(is_target, p, 0), axis=-1))
 
 
-def squared_error(a, b):
+def squared_error(a: TensorLike, b: TensorLike) -> TensorVariable:
     """Element-wise squared difference :math:`L = (a - b)^2`.
 
     Parameters
@@ -273,7 +276,7 @@ def squared_error(a, b):
     return pt.square(a - b)
 
 
-def aggregate(loss, weights=None, mode="mean"):
+def aggregate(loss: TensorLike, weights: TensorLike | None = None, mode: str = "mean") -> TensorVariable:
     """Aggregate an element- or item-wise loss into a scalar.
 
     Parameters
@@ -330,7 +333,8 @@ def aggregate(loss, weights=None, mode="mean"):
     return loss.sum() / weights.sum()
 
 
-def binary_hinge_loss(predictions, targets, delta=1, log_odds=None, binary=True):
+def binary_hinge_loss(predictions: TensorLike, targets: TensorLike, delta: float = 1, log_odds: bool | None = None,
+                      binary: bool = True) -> TensorVariable:
     """Element-wise binary hinge loss :math:`L_i = \\max(0, \\delta - t_i p_i)`,
     with :math:`t_i \\in \\{-1, 1\\}` and :math:`p_i` the log-odds.
 
@@ -395,7 +399,8 @@ def binary_hinge_loss(predictions, targets, delta=1, log_odds=None, binary=True)
     return pt.maximum(delta - predictions * targets, 0)
 
 
-def multiclass_hinge_loss(predictions, targets, delta=1, check_labels=True):
+def multiclass_hinge_loss(predictions: TensorLike, targets: TensorLike, delta: float = 1,
+                          check_labels: bool = True) -> TensorVariable:
     """Item-wise multi-class hinge loss
     :math:`L_i = \\max(0, \\max_{j \\ne t_i} p_{i,j} - p_{i,t_i} + \\delta)`.
 
@@ -441,7 +446,7 @@ def multiclass_hinge_loss(predictions, targets, delta=1, check_labels=True):
     return pt.maximum(best_other - correct + delta, 0)
 
 
-def binary_accuracy(predictions, targets, threshold=0.5):
+def binary_accuracy(predictions: TensorLike, targets: TensorLike, threshold: float = 0.5) -> TensorVariable:
     """Element-wise binary accuracy: 1 where ``predictions >= threshold``
     matches the target, else 0.
 
@@ -480,7 +485,8 @@ def binary_accuracy(predictions, targets, threshold=0.5):
     return pt.cast(pt.eq(pt.ge(predictions, threshold), targets), pytensor.config.floatX)
 
 
-def categorical_accuracy(predictions, targets, top_k=1, check_labels=True):
+def categorical_accuracy(predictions: TensorLike, targets: TensorLike, top_k: int = 1,
+                         check_labels: bool = True) -> TensorVariable:
     """Item-wise categorical accuracy: 1 where the target class has the
     highest prediction (or is among the `top_k` highest), else 0.
 

@@ -29,11 +29,15 @@ Examples
 >>> l1_penalty = regularize_layer_params(layer2, l1) * 1e-4
 >>> loss = loss + l2_penalty + l1_penalty
 """
+from collections.abc import Callable, Mapping, Sequence
+
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
 from .layers import Layer, get_all_params
+from .typing import TensorLike
 
 __all__ = [
     "l1",
@@ -45,7 +49,7 @@ __all__ = [
 ]
 
 
-def l1(x):
+def l1(x: TensorLike) -> TensorVariable:
     """The L1 norm of a tensor: the sum of the absolute values of its elements.
 
     Parameters
@@ -67,7 +71,7 @@ def l1(x):
     return pt.sum(pt.abs(x))
 
 
-def l2(x):
+def l2(x: TensorLike) -> TensorVariable:
     """The squared L2 norm of a tensor: the sum of the squares of its elements.
 
     Parameters
@@ -89,7 +93,8 @@ def l2(x):
     return pt.sum(pt.sqr(x))
 
 
-def apply_penalty(tensor_or_tensors, penalty, **kwargs):
+def apply_penalty(tensor_or_tensors: TensorLike | Sequence[TensorLike], penalty: Callable[..., TensorVariable],
+                  **kwargs) -> TensorVariable:
     """The sum of `penalty` over a tensor or a list of tensors.
 
     Parameters
@@ -117,7 +122,8 @@ def apply_penalty(tensor_or_tensors, penalty, **kwargs):
     return sum(penalty(x, **kwargs) for x in tensor_or_tensors)
 
 
-def regularize_layer_params(layer, penalty, tags={"regularizable": True}, **kwargs):  # noqa: B006  (never mutated)
+def regularize_layer_params(layer: Layer | Sequence[Layer], penalty: Callable[..., TensorVariable],
+                            tags: Mapping[str, bool] = {"regularizable": True}, **kwargs) -> TensorVariable:  # noqa: B006  (never mutated)
     """The penalty of the parameters of a layer or list of layers.
 
     Parameters
@@ -143,7 +149,9 @@ def regularize_layer_params(layer, penalty, tags={"regularizable": True}, **kwar
     return apply_penalty(params, penalty, **kwargs)
 
 
-def regularize_layer_params_weighted(layers, penalty, tags={"regularizable": True}, **kwargs):  # noqa: B006
+def regularize_layer_params_weighted(layers: Mapping[Layer, float], penalty: Callable[..., TensorVariable],
+                                     tags: Mapping[str, bool] = {"regularizable": True},
+                                     **kwargs) -> TensorVariable:  # noqa: B006
     """The penalty of the parameters of several layers, each layer's penalty
     weighted by its own coefficient.
 
@@ -167,7 +175,8 @@ def regularize_layer_params_weighted(layers, penalty, tags={"regularizable": Tru
     return sum(coeff * apply_penalty(layer.get_params(**tags), penalty, **kwargs) for layer, coeff in layers.items())
 
 
-def regularize_network_params(layer, penalty, tags={"regularizable": True}, **kwargs):  # noqa: B006
+def regularize_network_params(layer: Layer | Sequence[Layer], penalty: Callable[..., TensorVariable],
+                              tags: Mapping[str, bool] = {"regularizable": True}, **kwargs) -> TensorVariable:  # noqa: B006
     """The penalty of the parameters of all layers of a network.
 
     Parameters

@@ -60,12 +60,14 @@ the network. If ``lr`` is a shared variable, both groups follow its schedule.
 The groups must not overlap.
 """
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
 from .utils import floatX
 
@@ -87,7 +89,7 @@ __all__ = [
 ]
 
 
-def get_or_compute_grads(loss_or_grads, params):
+def get_or_compute_grads(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable]) -> list[TensorVariable]:
     """The gradients of the loss with respect to `params`, or the given ones.
 
     Parameters
@@ -155,7 +157,8 @@ def _cast_to_variable_dtypes(updates):
     )
 
 
-def sgd(loss_or_grads, params, learning_rate):
+def sgd(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+        learning_rate: float | Variable) -> OrderedDict[SharedVariable, Variable]:
     """Stochastic gradient descent: ``param := param - learning_rate * gradient``.
 
     Parameters
@@ -209,7 +212,8 @@ def _add_momentum(updates, params, momentum, nesterov):
     return _cast_to_variable_dtypes(updates)
 
 
-def apply_momentum(updates, params=None, momentum=0.9):
+def apply_momentum(updates: Mapping[SharedVariable, Variable], params: Sequence[SharedVariable] | None = None,
+                   momentum: float | Variable = 0.9) -> OrderedDict[SharedVariable, Variable]:
     """Add classical momentum to an update dictionary.
 
     With ``step = updates[param] - param`` the step a rule would take::
@@ -252,7 +256,8 @@ def apply_momentum(updates, params=None, momentum=0.9):
     return _add_momentum(updates, params, momentum, nesterov=False)
 
 
-def momentum(loss_or_grads, params, learning_rate, momentum=0.9):
+def momentum(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+             learning_rate: float | Variable, momentum: float | Variable = 0.9) -> OrderedDict[SharedVariable, Variable]:
     """Stochastic gradient descent with classical momentum::
 
         velocity := momentum * velocity - learning_rate * gradient
@@ -289,7 +294,8 @@ def momentum(loss_or_grads, params, learning_rate, momentum=0.9):
     return apply_momentum(sgd(loss_or_grads, params, learning_rate), momentum=momentum)
 
 
-def apply_nesterov_momentum(updates, params=None, momentum=0.9):
+def apply_nesterov_momentum(updates: Mapping[SharedVariable, Variable],
+                            params: Sequence[SharedVariable] | None = None, momentum: float | Variable = 0.9) -> OrderedDict[SharedVariable, Variable]:
     """Add Nesterov momentum to an update dictionary.
 
     With ``step = updates[param] - param`` the step a rule would take::
@@ -335,7 +341,8 @@ def apply_nesterov_momentum(updates, params=None, momentum=0.9):
     return _add_momentum(updates, params, momentum, nesterov=True)
 
 
-def nesterov_momentum(loss_or_grads, params, learning_rate, momentum=0.9):
+def nesterov_momentum(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+                      learning_rate: float | Variable, momentum: float | Variable = 0.9) -> OrderedDict[SharedVariable, Variable]:
     """Stochastic gradient descent with Nesterov momentum::
 
         velocity := momentum * velocity - learning_rate * gradient
@@ -371,7 +378,8 @@ def nesterov_momentum(loss_or_grads, params, learning_rate, momentum=0.9):
     return apply_nesterov_momentum(sgd(loss_or_grads, params, learning_rate), momentum=momentum)
 
 
-def adagrad(loss_or_grads, params, learning_rate=1.0, epsilon=1e-6):
+def adagrad(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+            learning_rate: float | Variable = 1.0, epsilon: float | Variable = 1e-6) -> OrderedDict[SharedVariable, Variable]:
     """Adagrad (Duchi et al., 2011): scale each parameter's step by the inverse square root of
     its accumulated squared gradients::
 
@@ -422,7 +430,8 @@ def adagrad(loss_or_grads, params, learning_rate=1.0, epsilon=1e-6):
     return _cast_to_variable_dtypes(updates)
 
 
-def rmsprop(loss_or_grads, params, learning_rate=1.0, rho=0.9, epsilon=1e-6):
+def rmsprop(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+            learning_rate: float | Variable = 1.0, rho: float | Variable = 0.9, epsilon: float | Variable = 1e-6) -> OrderedDict[SharedVariable, Variable]:
     """RMSProp (Tieleman and Hinton, 2012): scale each parameter's step by the inverse root of a
     moving average of its squared gradients::
 
@@ -471,7 +480,8 @@ def rmsprop(loss_or_grads, params, learning_rate=1.0, rho=0.9, epsilon=1e-6):
     return _cast_to_variable_dtypes(updates)
 
 
-def adadelta(loss_or_grads, params, learning_rate=1.0, rho=0.95, epsilon=1e-6):
+def adadelta(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+             learning_rate: float | Variable = 1.0, rho: float | Variable = 0.95, epsilon: float | Variable = 1e-6) -> OrderedDict[SharedVariable, Variable]:
     """Adadelta (Zeiler, 2012): scale each step by the ratio of the root mean squares of
     past steps and of gradients::
 
@@ -570,7 +580,8 @@ def _adam_family(loss_or_grads, params, learning_rate, beta1, beta2, epsilon, va
     return _cast_to_variable_dtypes(updates)
 
 
-def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+def adam(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+         learning_rate: float | Variable = 0.001, beta1: float | Variable = 0.9, beta2: float | Variable = 0.999, epsilon: float | Variable = 1e-8) -> OrderedDict[SharedVariable, Variable]:
     """Adam (Kingma and Ba, 2014)::
 
         t := t + 1
@@ -620,7 +631,8 @@ def adam(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999, eps
     return _adam_family(loss_or_grads, params, learning_rate, beta1, beta2, epsilon, "adam")
 
 
-def adamax(loss_or_grads, params, learning_rate=0.002, beta1=0.9, beta2=0.999, epsilon=1e-8):
+def adamax(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+           learning_rate: float | Variable = 0.002, beta1: float | Variable = 0.9, beta2: float | Variable = 0.999, epsilon: float | Variable = 1e-8) -> OrderedDict[SharedVariable, Variable]:
     """Adamax (Kingma and Ba, 2014), the variant of Adam based on the infinity norm::
 
         t := t + 1
@@ -664,7 +676,8 @@ def adamax(loss_or_grads, params, learning_rate=0.002, beta1=0.9, beta2=0.999, e
     return _adam_family(loss_or_grads, params, learning_rate, beta1, beta2, epsilon, "adamax")
 
 
-def amsgrad(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
+def amsgrad(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],
+            learning_rate: float | Variable = 0.001, beta1: float | Variable = 0.9, beta2: float | Variable = 0.999, epsilon: float | Variable = 1e-8) -> OrderedDict[SharedVariable, Variable]:
     """AMSGrad (Reddi et al., 2018), Adam with a non-decreasing second moment estimate::
 
         t := t + 1
@@ -710,7 +723,8 @@ def amsgrad(loss_or_grads, params, learning_rate=0.001, beta1=0.9, beta2=0.999, 
     return _adam_family(loss_or_grads, params, learning_rate, beta1, beta2, epsilon, "amsgrad")
 
 
-def norm_constraint(tensor_var, max_norm, norm_axes=None, epsilon=1e-7):
+def norm_constraint(tensor_var: Variable, max_norm: float | Variable, norm_axes: Sequence[int] | None = None,
+                    epsilon: float = 1e-7) -> TensorVariable:
     """Rescale the slices of a tensor whose L2 norm exceeds `max_norm` to
     that norm (max-norm weight constraint, or gradient clipping).
 
@@ -762,7 +776,8 @@ def norm_constraint(tensor_var, max_norm, norm_axes=None, epsilon=1e-7):
     return tensor_var * (target_norms / (_hyperparameter(epsilon) + norms))
 
 
-def total_norm_constraint(tensor_vars, max_norm, epsilon=1e-7, return_norm=False):
+def total_norm_constraint(tensor_vars: Sequence[Variable], max_norm: float | Variable, epsilon: float = 1e-7,
+                          return_norm: bool = False) -> list[TensorVariable] | tuple[list[TensorVariable], TensorVariable]:
     """Rescale a list of tensors together if their joint L2 norm exceeds
     `max_norm`, so that it equals `max_norm`.
 

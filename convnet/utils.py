@@ -1,12 +1,18 @@
 """Small helpers shared by the rest of convnet."""
+import inspect
 import numbers
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import graph_inputs
 from pytensor.compile.sharedvalue import SharedVariable
+
+from .typing import ParamSpec, Shape, TensorLike
 
 __all__ = [
     "floatX",
@@ -26,6 +32,7 @@ __all__ = [
 
 int_types = (numbers.Integral, np.integer)
 
+_T = TypeVar("_T")
 
 def check_int(name, value, minimum=None):
     """``value`` as an int, or ``ValueError`` naming the argument ``name``.
@@ -48,7 +55,7 @@ def check_int(name, value, minimum=None):
     return int(value)
 
 
-def floatX(arr):
+def floatX(arr: ArrayLike) -> np.ndarray:
     """Return ``arr`` as a NumPy array of dtype ``pytensor.config.floatX``.
 
     >>> floatX([1, 2]).dtype
@@ -57,14 +64,14 @@ def floatX(arr):
     return np.asarray(arr, dtype=pytensor.config.floatX)
 
 
-def shared_empty(dim=2, dtype=None):
+def shared_empty(dim: int = 2, dtype: str | None = None) -> SharedVariable:
     """A shared variable holding an empty array of ``dim`` dimensions."""
     if dtype is None:
         dtype = pytensor.config.floatX
     return pytensor.shared(np.zeros((0,) * dim, dtype=dtype))
 
 
-def as_tensor_expression(value):
+def as_tensor_expression(value: TensorLike) -> Variable:
     """Wrap ``value`` into a PyTensor tensor expression (no-op for variables)."""
     if isinstance(value, Variable):
         return value
@@ -77,14 +84,14 @@ def as_tensor_expression(value):
 as_theano_expression = as_tensor_expression
 
 
-def collect_shared_vars(expressions):
+def collect_shared_vars(expressions: Variable | Iterable[Variable]) -> list[SharedVariable]:
     """Return the shared variables ``expressions`` depend on, in order, once each."""
     if isinstance(expressions, Variable):
         expressions = [expressions]
     return unique(v for v in graph_inputs(expressions) if isinstance(v, SharedVariable))
 
 
-def one_hot(x, m=None):
+def one_hot(x: TensorLike, m: int | Variable | None = None) -> Variable:
     """One-hot encode the integer vector ``x`` into ``m`` columns (default ``max(x) + 1``).
 
     Works on NumPy arrays and on symbolic integer vectors.
@@ -99,7 +106,7 @@ def one_hot(x, m=None):
     return (x[:, None] == np.arange(m)[None, :]).astype("int32")
 
 
-def unique(items):
+def unique(items: Iterable[_T]) -> list[_T]:
     """The items of ``items`` in order, each once (by identity-insensitive equality)."""
     seen = set()
     out = []
@@ -110,7 +117,7 @@ def unique(items):
     return out
 
 
-def as_tuple(x, N, t=None):
+def as_tuple(x: object, N: int, t: type | tuple[type, ...] | None = None) -> tuple:
     """Return ``x`` as a tuple of length ``N`` (repeating a scalar), of type ``t``.
 
     >>> as_tuple(3, 2)
@@ -130,7 +137,7 @@ def as_tuple(x, N, t=None):
     return X
 
 
-def compute_norms(array, norm_axes=None):
+def compute_norms(array: TensorLike, norm_axes: Sequence[int] | None = None) -> np.ndarray | Variable:
     """L2 norms of ``array`` (NumPy or symbolic) over ``norm_axes``.
 
     By default the axes are chosen as for weight matrices: axis 0 for 2-D
@@ -152,7 +159,7 @@ def compute_norms(array, norm_axes=None):
     return np.sqrt(np.sum(array**2, axis=sum_over))
 
 
-def shape_with_known_sizes(x, known_shape):
+def shape_with_known_sizes(x: Variable, known_shape: Shape) -> list[int | Variable]:
     """The shape of the tensor ``x`` as a list: the ints of ``known_shape``
     (such as a layer's declared shape) where known, ``x.shape[i]`` elsewhere.
 
@@ -167,7 +174,7 @@ def shape_with_known_sizes(x, known_shape):
     return [x.shape[axis] if size is None else size for axis, size in enumerate(known_shape)]
 
 
-def create_param(spec, shape, name=None):
+def create_param(spec: ParamSpec, shape: Sequence[int], name: str | None = None) -> Variable:
     """Create a parameter of ``shape`` from ``spec``.
 
     ``spec`` may be a NumPy array (copied into a new shared variable), a
@@ -216,3 +223,23 @@ def create_param(spec, shape, name=None):
 
     raise TypeError(f"{label}: cannot initialize from {type(spec).__name__}; give an array, "
                     "a PyTensor variable or a callable such as convnet.init.GlorotUniform()")
+
+
+def settings_repr(obj: object, skip: Iterable[str] = ()) -> str:
+    """``ClassName(arg=value, ...)`` for the constructor arguments of ``obj``
+    that it stores under their own names and that differ from the defaults,
+    so that defaults such as ``W=GlorotUniform()`` read as code in ``help()``
+    and the documentation."""
+    parameters = inspect.signature(type(obj)).parameters.values()
+    settings = []
+    for p in parameters:
+        if p.name in skip or p.name not in vars(obj):
+            continue
+        value = vars(obj)[p.name]
+        try:
+            is_default = bool(value == p.default)
+        except (TypeError, ValueError):  # arrays compare elementwise
+            is_default = False
+        if not is_default:
+            settings.append(f"{p.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(settings)})"

@@ -1,7 +1,7 @@
 """Plots for looking at a network: learning curves, convolution filters,
 feature maps and occlusion sensitivity.
 
-These functions need matplotlib (``pip install convnet[plot]``), which is
+These functions need matplotlib (``pip install convnet-lasagne[plot]``), which is
 imported only when one is called. Each returns the
 :class:`matplotlib.figure.Figure` it drew. They compose: :func:`plot_loss`
 draws into a given ``ax=``, and the plots made of a grid of images fill a
@@ -37,7 +37,7 @@ def _pyplot():
         import matplotlib.pyplot as plt
     except ImportError as e:
         raise ImportError("convnet.visualize needs matplotlib: install it with "
-                          "`pip install convnet[plot]` (or `pip install matplotlib`)") from e
+                          "`pip install convnet-lasagne[plot]` (or `pip install matplotlib`)") from e
     return plt
 
 

@@ -482,3 +482,9 @@ def test_batch_sizes_add_up(n, batch_size, drop_last, shuffle, workers):
     assert len(sizes) == len(batches)
     assert sum(sizes) == (n - n % batch_size if drop_last else n)
     assert all(size == batch_size for size in sizes[:-1])
+
+
+def test_batch_iterator_repr_shows_its_settings_not_its_data():
+    assert repr(BatchIterator()) == "BatchIterator()"
+    bound = BatchIterator(batch_size=4, transform=RandomFlip(), seed=0)(np.zeros((3, 1, 2, 2)))
+    assert repr(bound) == "BatchIterator(batch_size=4, transform=RandomFlip(horizontal=True, vertical=False), seed=0)"

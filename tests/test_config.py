@@ -8,6 +8,7 @@ import warnings
 
 import pytensor
 import pytest
+from pytensor.compile.mode import get_mode as get_pytensor_mode
 
 from convnet import config
 
@@ -183,3 +184,70 @@ def test_an_unknown_device_names_where_it_was_set(tmp_path):
     result = run_import(tmp_path, "[global]\ndevice = tpu\n")
     assert result.returncode != 0
     assert f"unknown device 'tpu'" in result.stderr and f"(set in {tmp_path / 'theanorc'})" in result.stderr
+
+
+# -- what import convnet changes, and the ways out --------------------------------------------------
+
+PRINT_CHANGES = (
+    "import os, pytensor, convnet; "
+    "print(sorted(convnet.config.changed_settings()), pytensor.config.floatX, "
+    "type(convnet.config.get_mode().linker).__name__, convnet.config.get_device(), "
+    "os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+)
+
+
+def fresh_changes(code=PRINT_CHANGES, **env):
+    """Run ``code`` in a new interpreter whose environment has none of the
+    settings convnet reads or changes, except ``env``."""
+    ours = {"CONVNET_DEVICE", "CONVNET_NO_DEFAULTS", "THEANO_FLAGS", "THEANORC", "PYTENSOR_FLAGS",
+            "OPENBLAS_THREAD_TIMEOUT"}
+    full_env = {k: v for k, v in os.environ.items() if k not in ours}
+    full_env["THEANORC"] = os.devnull  # no ~/.theanorc either
+    full_env.update(env)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def linker_of(mode):
+    return type(get_pytensor_mode(mode).linker).__name__
+
+
+def test_import_reports_every_change_it_makes():
+    code = ("import convnet; print(convnet.config.changed_settings()['floatX'], "
+            "convnet.config.changed_settings()['mode'][0])")
+    assert fresh_changes(code) == "('float64', 'float32') Mode"
+    assert fresh_changes() == "['OPENBLAS_THREAD_TIMEOUT', 'floatX', 'mode'] float32 CPULinker cpu 4"
+    assert fresh_changes(THEANO_FLAGS="device=c") == "['OPENBLAS_THREAD_TIMEOUT', 'floatX', 'mode'] float32 VMLinker c 4"
+
+
+def test_no_defaults_environment_variable_changes_nothing():
+    pytensor_default = f"float64 {linker_of('Mode')} None None"
+    assert fresh_changes(CONVNET_NO_DEFAULTS="1", THEANO_FLAGS="device=c,floatX=float32") == "[] " + pytensor_default
+
+
+def test_settings_the_user_made_before_the_import_stay():
+    code = "import pytensor; pytensor.config.floatX = 'float16'; pytensor.config.mode = 'FAST_COMPILE'; " + PRINT_CHANGES
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == (
+        f"['OPENBLAS_THREAD_TIMEOUT'] float16 {linker_of('FAST_COMPILE')} None 4"
+    )
+    # PyTensor's own mode flag wins over Theano's device; $CONVNET_DEVICE is an explicit request to convnet.
+    assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", THEANO_FLAGS="device=c") == (
+        f"['OPENBLAS_THREAD_TIMEOUT', 'floatX'] float32 {linker_of('FAST_COMPILE')} None 4")
+    assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", CONVNET_DEVICE="c").endswith("VMLinker c 4")
+
+
+def test_restore_pytensor_defaults_undoes_the_import():
+    code = "import convnet; convnet.config.restore_pytensor_defaults(); " + PRINT_CHANGES
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == f"[] float64 {linker_of('Mode')} None None"
+    # A value the user had set stays as it was.
+    assert fresh_changes(code, OPENBLAS_THREAD_TIMEOUT="10") == f"[] float64 {linker_of('Mode')} None 10"
+
+
+def test_restore_leaves_what_the_user_changed_since():
+    pytest.importorskip("jax")
+    code = ("import os, convnet, pytensor; convnet.config.set_device('jax'); pytensor.config.floatX = 'float16'; "
+            "convnet.config.restore_pytensor_defaults(); "
+            "print(type(convnet.config.get_mode().linker).__name__, convnet.config.get_device(), "
+            "pytensor.config.floatX, os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    assert fresh_changes(code, THEANO_FLAGS="device=c") == "BlockingJAXLinker jax float16 None"

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+# A full Sphinx build imports every module.
+pytestmark = pytest.mark.slow
+
 DOCS = Path(__file__).parents[1] / "docs"
 
 

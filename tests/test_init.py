@@ -214,3 +214,13 @@ def test_created_params_have_static_shapes(spec):
     assert (param + row).type.shape == (3, 4)
     with pytest.raises(TypeError, match=r"\(3, 1\)"):
         param.set_value(np.ones((4, 1), dtype=param.dtype))
+
+
+@pytest.mark.parametrize("initializer, text", [
+    (init.GlorotUniform(), "GlorotUniform()"),
+    (init.HeNormal(gain="relu", c01b=True), f"HeNormal(gain={float(np.sqrt(2))!r}, c01b=True)"),
+    (init.Constant(0.5), "Constant(val=0.5)"),
+    (init.Uniform((0, 1)), "Uniform(range=(0, 1))"),
+])
+def test_repr_reads_as_the_constructor_call(initializer, text):
+    assert repr(initializer) == text

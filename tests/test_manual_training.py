@@ -4,11 +4,15 @@ momentum updates with shared hyper-parameters, pytensor.function."""
 import gzip
 
 import numpy as np
+import pytest
 import pytensor
 import pytensor.tensor as pt
 
 import convnet
 from convnet import layers, nonlinearities, updates, utils
+
+# Trains on real MNIST end to end.
+pytestmark = pytest.mark.slow
 
 
 def read_mnist_slice(mnist_dir, count):

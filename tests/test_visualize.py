@@ -1,6 +1,7 @@
 """convnet.visualize: every plot renders to PNG; occlusion maps find what matters."""
 import io
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -146,3 +147,9 @@ def test_plot_occlusion():
     assert overlay[0, 0, 3] > 0.5 and overlay[5, 5, 3] == 0
     assert tuple(overlay[0, 0, :3]) == pytest.approx((0.85, 0.1, 0.1))
     assert render(fig).startswith(b"\x89PNG")
+
+
+def test_clear_message_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install convnet-lasagne\[plot\]"):
+        visualize.plot_loss(SimpleNamespace(train_history_=[{"epoch": 1, "train_loss": 1.0}]))

@@ -17,42 +17,59 @@ and :meth:`Layer.get_output_for`, and create parameters with
 Every layer's output shape is computed once at construction, so an input a
 layer cannot handle raises ``ValueError`` there, naming the layer.
 """
+import functools
 import inspect
 import re
 from collections import OrderedDict
+from collections.abc import Sequence  # noqa: F401  (in the annotations)
+from typing import TypeAlias
 
 from pytensor.graph.basic import Variable
 
+from ..typing import Shape
 from ..utils import collect_shared_vars, create_param, unique
 
-__all__ = ["Layer", "MergeLayer", "describe_layer"]
+__all__ = ["Layer", "MergeLayer", "Incoming", "describe_layer"]
 
 
-def describe_layer(cls, name):
+def describe_layer(cls: type, name: str | None) -> str:
     """How error messages name a layer: its class, and its name when given."""
     return f"{cls.__name__} {name!r}" if name else cls.__name__
 
 
-class _LayerMeta(type):
-    """Validates every layer at construction: computes its output shape, checks
-    that a ``nonlinearity`` is callable, and prefixes any ``ValueError`` or
-    ``TypeError`` with the layer's class and name."""
+def _checked_init(init):
+    """Wrap a layer's ``__init__`` so that a finished construction computes the
+    output shape (raising for shapes the layer cannot handle), checks that a
+    ``nonlinearity`` is callable and prefixes any ``ValueError`` or ``TypeError``
+    with the layer's class and name (Python's own TypeErrors with the arguments).
 
-    def __call__(cls, *args, **kwargs):
-        label = describe_layer(cls, kwargs.get("name"))
+    Only the outermost ``__init__`` checks: a ``super().__init__`` call runs
+    before the subclass has set what its output shape depends on.
+    ``functools.wraps`` keeps the constructor's signature visible to
+    ``inspect.signature``, ``help()``, IDEs and the documentation.
+    """
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        if type(self).__init__ is not __init__:
+            init(self, *args, **kwargs)
+            return
+        label = describe_layer(type(self), kwargs.get("name"))
         try:
-            layer = super().__call__(*args, **kwargs)
-            layer.output_shape  # noqa: B018  (raises for shapes the layer cannot handle)
-            _check_nonlinearity(getattr(layer, "nonlinearity", None))
+            init(self, *args, **kwargs)
+            self.output_shape  # noqa: B018  (raises for shapes the layer cannot handle)
+            _check_nonlinearity(getattr(self, "nonlinearity", None))
         except (ValueError, TypeError) as e:
             if str(e).startswith(label):
                 raise
             message = f"{label}: {e}"
+            cls = type(self)
             if isinstance(e, TypeError) and not _names_an_argument(cls, str(e)):
                 # Python's own TypeErrors ("'<=' not supported ...") do not say which argument.
                 message += f" (called with {_describe_arguments(cls, args, kwargs)})"
             raise (ValueError if isinstance(e, ValueError) else TypeError)(message) from e
-        return layer
+
+    return __init__
 
 
 _NONLINEARITY_NAMES = {"relu": "rectify", "rectify": "rectify", "softmax": "softmax", "sigmoid": "sigmoid",
@@ -113,7 +130,7 @@ def _short_repr(value, limit=80):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class Layer(metaclass=_LayerMeta):
+class Layer:
     """Base class for a layer with one input.
 
     Parameters
@@ -126,7 +143,13 @@ class Layer(metaclass=_LayerMeta):
         checkpoints.
     """
 
-    def __init__(self, incoming, name=None):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _checked_init(vars(cls)["__init__"])
+
+    @_checked_init
+    def __init__(self, incoming: "Incoming", name: str | None = None) -> None:
         _check_incoming(incoming)
         if isinstance(incoming, tuple):
             self.input_shape = incoming
@@ -194,6 +217,10 @@ class Layer(metaclass=_LayerMeta):
         return param
 
 
+Incoming: TypeAlias = Layer | Shape
+"""The layer feeding into a layer, or the shape of that layer's input."""
+
+
 class MergeLayer(Layer):
     """Base class for a layer with several inputs.
 
@@ -205,7 +232,7 @@ class MergeLayer(Layer):
         A name for the layer.
     """
 
-    def __init__(self, incomings, name=None):
+    def __init__(self, incomings: "Sequence[Incoming]", name: str | None = None) -> None:
         if not isinstance(incomings, (list, tuple)):
             raise TypeError(f"incomings must be a list of Layers or shape tuples, got {type(incomings).__name__} "
                             f"{_short_repr(incomings)}")

@@ -17,10 +17,15 @@ With dilation, ``'full'`` and ``'same'`` refer to the dilated filter size
 ``(filter_size - 1) * dilation + 1``.
 """
 
+from collections.abc import Callable
+
+from pytensor.tensor.variable import TensorVariable
+
 from .. import init, nonlinearities
 from ..ops import conv2d, conv2d_grad_wrt_inputs, conv_output_length
+from ..typing import Nonlinearity, ParamSpec
 from ..utils import as_tuple, check_int, int_types
-from .base import Layer
+from .base import Incoming, Layer
 
 __all__ = [
     "BaseConvLayer",
@@ -130,9 +135,10 @@ class BaseConvLayer(Layer):
     (None, 16, 32, 32)
     """
 
-    def __init__(self, incoming, num_filters, filter_size, stride=1, pad=0, untie_biases=False,
-                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
-                 flip_filters=True, dilation=1, n=None, **kwargs):
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...], stride: int | tuple[int, ...] = 1,
+                 pad: int | tuple[int, ...] | str = 0, untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0), nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 flip_filters: bool = True, dilation: int | tuple[int, ...] = 1, n: int | None = None, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
         self.n = max(len(self.input_shape) - 2, 1) if n is None else n
@@ -272,9 +278,11 @@ class Conv2DLayer(BaseConvLayer):
     ((None, 16, 16, 16), (16, 3, 3, 3))
     """
 
-    def __init__(self, incoming, num_filters, filter_size, stride=(1, 1), pad=0, untie_biases=False,
-                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
-                 flip_filters=True, convolution=conv2d, dilation=(1, 1), **kwargs):
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...], stride: int | tuple[int, ...] = (1, 1),
+                 pad: int | tuple[int, ...] | str = 0, untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0), nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 flip_filters: bool = True, convolution: Callable[..., TensorVariable] = conv2d,
+                 dilation: int | tuple[int, ...] = (1, 1), **kwargs) -> None:
         super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity,
                          flip_filters, dilation, n=2, **kwargs)
         self.convolution = convolution
@@ -347,9 +355,10 @@ class DilatedConv2DLayer(Conv2DLayer):
     ((None, 8, 28, 28), (3, 8, 3, 3))
     """
 
-    def __init__(self, incoming, num_filters, filter_size, dilation=(1, 1), pad=0, untie_biases=False,
-                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
-                 flip_filters=False, **kwargs):
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...], dilation: int | tuple[int, ...] = (1, 1),
+                 pad: int | tuple[int, ...] | str = 0, untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0), nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 flip_filters: bool = False, **kwargs) -> None:
         super().__init__(incoming, num_filters, filter_size, stride=(1, 1), pad=pad, untie_biases=untie_biases,
                          W=W, b=b, nonlinearity=nonlinearity, flip_filters=flip_filters, dilation=dilation,
                          **kwargs)
@@ -444,9 +453,10 @@ class TransposedConv2DLayer(BaseConvLayer):
     ((None, 3, 16, 16), (16, 3, 4, 4))
     """
 
-    def __init__(self, incoming, num_filters, filter_size, stride=(1, 1), crop=0, untie_biases=False,
-                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
-                 flip_filters=False, output_size=None, **kwargs):
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...], stride: int | tuple[int, ...] = (1, 1),
+                 crop: int | tuple[int, ...] | str = 0, untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0), nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 flip_filters: bool = False, output_size: int | tuple[int, ...] | None = None, **kwargs) -> None:
         self.output_size = None if output_size is None else _positive_tuple(output_size, 2, "output_size")
         super().__init__(incoming, num_filters, filter_size, stride, crop, untie_biases, W, b, nonlinearity,
                          flip_filters, n=2, **kwargs)

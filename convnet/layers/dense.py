@@ -4,8 +4,9 @@ import numpy as np
 import pytensor.tensor as pt
 
 from .. import init, nonlinearities
+from ..typing import Nonlinearity, ParamSpec
 from ..utils import check_int
-from .base import Layer
+from .base import Incoming, Layer
 
 __all__ = ["DenseLayer", "NINLayer"]
 
@@ -58,8 +59,9 @@ class DenseLayer(Layer):
     (None, 20, 10)
     """
 
-    def __init__(self, incoming, num_units, W=init.GlorotUniform(), b=init.Constant(0.0),
-                 nonlinearity=nonlinearities.rectify, num_leading_axes=1, **kwargs):
+    def __init__(self, incoming: Incoming, num_units: int, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0), nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 num_leading_axes: int = 1, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
         self.num_units = check_int("num_units", num_units, minimum=1)
@@ -141,8 +143,9 @@ class NINLayer(Layer):
     ((None, 8, 32, 32), (16, 8))
     """
 
-    def __init__(self, incoming, num_units, untie_biases=False, W=init.GlorotUniform(), b=init.Constant(0.0),
-                 nonlinearity=nonlinearities.rectify, **kwargs):
+    def __init__(self, incoming: Incoming, num_units: int, untie_biases: bool = False,
+                 W: ParamSpec = init.GlorotUniform(), b: ParamSpec | None = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
         self.num_units = num_units = check_int("num_units", num_units, minimum=1)

@@ -1,8 +1,12 @@
 """Functions that work on a whole network given its output layer(s)."""
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
+from ..typing import Shape, TensorLike
 from ..utils import as_tensor_expression, unique
 from .base import Layer
 from .input import InputLayer
@@ -28,7 +32,7 @@ def _input_layers_of(layer):
     return [layer.input_layer] if getattr(layer, "input_layer", None) is not None else []
 
 
-def get_all_layers(layer, treat_as_input=None):
+def get_all_layers(layer: Layer | Sequence[Layer], treat_as_input: Iterable[Layer] | None = None) -> list[Layer]:
     """All layers below (and including) ``layer`` or a list of layers, in
     topological order: every layer comes after the layers feeding into it.
 
@@ -97,7 +101,8 @@ def _layer_inputs(layer, values):
     return values[layer.input_layer]
 
 
-def get_output(layer_or_layers, inputs=None, **kwargs):
+def get_output(layer_or_layers: Layer | Sequence[Layer], inputs: TensorLike | Mapping[Layer, TensorLike] | None = None,
+               **kwargs) -> TensorVariable | list[TensorVariable]:
     """The symbolic output of one layer or a list of layers.
 
     Parameters
@@ -152,7 +157,8 @@ def get_output(layer_or_layers, inputs=None, **kwargs):
     return outputs if isinstance(layer_or_layers, (list, tuple)) else outputs[0]
 
 
-def get_output_shape(layer_or_layers, input_shapes=None):
+def get_output_shape(layer_or_layers: Layer | Sequence[Layer],
+                     input_shapes: Shape | Mapping[Layer, Shape] | None = None) -> Shape | list[Shape]:
     """The output shape(s) of one layer or a list of layers, optionally for
     other input shapes (``input_shapes`` as in :func:`get_output`'s ``inputs``).
     """
@@ -177,7 +183,7 @@ def get_output_shape(layer_or_layers, input_shapes=None):
     return result if isinstance(layer_or_layers, (list, tuple)) else result[0]
 
 
-def get_all_params(layer, unwrap_shared=True, **tags):
+def get_all_params(layer: Layer | Sequence[Layer], unwrap_shared: bool = True, **tags: bool) -> list[Variable]:
     """The parameters of every layer below ``layer``, each once, filtered by tags.
 
     ``get_all_params(net, trainable=True)`` is what an update rule needs;
@@ -189,7 +195,7 @@ def get_all_params(layer, unwrap_shared=True, **tags):
     return unique(params)
 
 
-def count_params(layer, **tags):
+def count_params(layer: Layer | Sequence[Layer], **tags: bool) -> int:
     """The number of scalar parameters below ``layer`` (filtered by tags).
 
     >>> from convnet.layers import InputLayer, DenseLayer, count_params
@@ -199,12 +205,12 @@ def count_params(layer, **tags):
     return int(sum(np.prod(p.get_value(borrow=True).shape) for p in get_all_params(layer, **tags)))
 
 
-def get_all_param_values(layer, **tags):
+def get_all_param_values(layer: Layer | Sequence[Layer], **tags: bool) -> list[np.ndarray]:
     """Copies of the values of :func:`get_all_params`, as a list of arrays."""
     return [p.get_value() for p in get_all_params(layer, **tags)]
 
 
-def set_all_param_values(layer, values, **tags):
+def set_all_param_values(layer: Layer | Sequence[Layer], values: Sequence[np.ndarray], **tags: bool) -> None:
     """Set the parameters below ``layer`` from a list of arrays, as returned
     by :func:`get_all_param_values`.
 

@@ -3,7 +3,9 @@ from collections import OrderedDict
 
 import pytensor
 import pytensor.tensor as pt
+from pytensor.tensor.variable import TensorVariable
 
+from ..typing import Shape
 from ..utils import int_types
 from .base import Layer
 
@@ -32,7 +34,8 @@ class InputLayer(Layer):
     (None, 1, 28, 28)
     """
 
-    def __init__(self, shape, input_var=None, name=None, **kwargs):
+    def __init__(self, shape: Shape, input_var: TensorVariable | None = None, name: str | None = None,
+                 **kwargs) -> None:
         self.shape = tuple(shape)
         if any(d is not None and (not isinstance(d, int_types) or d <= 0) for d in self.shape):
             raise ValueError(f"shape {self.shape} must contain positive integers or None")

@@ -11,10 +11,14 @@ end) or ``'center'``::
     >>> ConcatLayer([l_a, l_b], cropping=[None, None, 'center', 'center']).output_shape
     (None, 12, 28, 28)
 """
-import pytensor.tensor as pt
+from collections.abc import Callable, Sequence
 
+import pytensor.tensor as pt
+from pytensor.tensor.variable import TensorVariable
+
+from ..typing import Shape
 from ..utils import check_int
-from .base import MergeLayer
+from .base import Incoming, MergeLayer
 
 __all__ = [
     "autocrop",
@@ -42,7 +46,7 @@ def _check_same_ndim(ndims, described):
         raise ValueError(f"the inputs must have the same number of dimensions, got {described}")
 
 
-def autocrop(inputs, cropping):
+def autocrop(inputs: Sequence[TensorVariable], cropping: Sequence[str | None] | None) -> list[TensorVariable]:
     """Crop symbolic ``inputs`` to the smallest size along the axes
     ``cropping`` names.
 
@@ -88,7 +92,7 @@ def autocrop(inputs, cropping):
     return [x[tuple(index)] for x, index in zip(inputs, indices)]
 
 
-def autocrop_array_shapes(input_shapes, cropping):
+def autocrop_array_shapes(input_shapes: Sequence[Shape], cropping: Sequence[str | None] | None) -> list[Shape]:
     """The shapes :func:`autocrop` gives inputs of ``input_shapes``.
 
     Parameters
@@ -125,7 +129,7 @@ class _CroppingMergeLayer(MergeLayer):
     """Base of the merge layers: inputs cropped by :func:`autocrop`, and
     shapes that must agree (on every axis but the concatenation axis)."""
 
-    def __init__(self, incomings, cropping=None, **kwargs):
+    def __init__(self, incomings: Sequence[Incoming], cropping: Sequence[str | None] | None = None, **kwargs) -> None:
         super().__init__(incomings, **kwargs)
         if not incomings:
             raise ValueError("needs at least one input")
@@ -177,7 +181,8 @@ class ConcatLayer(_CroppingMergeLayer):
     (None, 8)
     """
 
-    def __init__(self, incomings, axis=1, cropping=None, **kwargs):
+    def __init__(self, incomings: Sequence[Incoming], axis: int = 1, cropping: Sequence[str | None] | None = None,
+                 **kwargs) -> None:
         super().__init__(incomings, cropping=cropping, **kwargs)
         self.axis = check_int("axis", axis)
 
@@ -228,7 +233,8 @@ class ElemwiseMergeLayer(_CroppingMergeLayer):
     (None, 10)
     """
 
-    def __init__(self, incomings, merge_function, cropping=None, **kwargs):
+    def __init__(self, incomings: Sequence[Incoming], merge_function: Callable[[TensorVariable, TensorVariable], TensorVariable],
+                 cropping: Sequence[str | None] | None = None, **kwargs) -> None:
         super().__init__(incomings, cropping=cropping, **kwargs)
         self.merge_function = merge_function
 
@@ -270,7 +276,8 @@ class ElemwiseSumLayer(ElemwiseMergeLayer):
     [1, -1]
     """
 
-    def __init__(self, incomings, coeffs=1, cropping=None, **kwargs):
+    def __init__(self, incomings: Sequence[Incoming], coeffs: float | Sequence[float] = 1,
+                 cropping: Sequence[str | None] | None = None, **kwargs) -> None:
         super().__init__(incomings, pt.add, cropping=cropping, **kwargs)
         coeffs = list(coeffs) if isinstance(coeffs, (list, tuple)) else [coeffs] * len(incomings)
         if len(coeffs) != len(incomings):

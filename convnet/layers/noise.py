@@ -21,11 +21,12 @@ import warnings
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.graph.basic import Variable
 from pytensor.tensor.random import shared_rng
 
 from ..random import new_stream_seed
 from ..utils import shape_with_known_sizes
-from .base import Layer
+from .base import Incoming, Layer
 from .special import _resolve_shared_axes
 
 __all__ = [
@@ -109,7 +110,8 @@ class DropoutLayer(Layer):
     (None, 100)
     """
 
-    def __init__(self, incoming, p=0.5, rescale=True, shared_axes=(), **kwargs):
+    def __init__(self, incoming: Incoming, p: float | Variable = 0.5, rescale: bool = True,
+                 shared_axes: int | tuple[int, ...] = (), **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         if isinstance(p, numbers.Real) and not 0 <= p < 1:
             raise ValueError(f"the dropout probability p={p} must be in [0, 1)")
@@ -143,7 +145,7 @@ class DropoutLayer(Layer):
 dropout = DropoutLayer  # Lasagne's shortcut
 
 
-def dropout_channels(incoming, *args, **kwargs):
+def dropout_channels(incoming: Incoming, *args, **kwargs) -> DropoutLayer:
     """Dropout of whole channels (feature maps): a :class:`DropoutLayer`
     with the mask shared over all axes after the second.
 
@@ -177,7 +179,7 @@ def dropout_channels(incoming, *args, **kwargs):
 spatial_dropout = dropout_channels  # Lasagne's alias
 
 
-def dropout_locations(incoming, *args, **kwargs):
+def dropout_locations(incoming: Incoming, *args, **kwargs) -> DropoutLayer:
     """Dropout of whole locations (all channels at once): a
     :class:`DropoutLayer` with the mask shared over the second axis.
 
@@ -233,7 +235,7 @@ class GaussianNoiseLayer(Layer):
     (None, 10)
     """
 
-    def __init__(self, incoming, sigma=0.1, **kwargs):
+    def __init__(self, incoming: Incoming, sigma: float | Variable = 0.1, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.sigma = sigma
         self._srng = _RandomStreams()

@@ -15,7 +15,8 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 
 from .. import init
-from .base import Layer
+from ..typing import ParamSpec
+from .base import Incoming, Layer
 from .noise import _set_default_update
 from .shape import _constant_pad
 from .special import (
@@ -65,7 +66,8 @@ class LocalResponseNormalization2DLayer(Layer):
     (None, 96, 55, 55)
     """
 
-    def __init__(self, incoming, alpha=1e-4, k=2, beta=0.75, n=5, **kwargs):
+    def __init__(self, incoming: Incoming, alpha: float = 1e-4, k: float = 2, beta: float = 0.75, n: int = 5,
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         if len(self.input_shape) != 4:
             raise ValueError(f"needs 4-D input (batch, channels, rows, columns), got input_shape {self.input_shape}")
@@ -144,8 +146,9 @@ class BatchNormLayer(Layer):
     ((16,), ['beta', 'gamma'])
     """
 
-    def __init__(self, incoming, axes="auto", epsilon=1e-4, alpha=0.1, beta=init.Constant(0),
-                 gamma=init.Constant(1), mean=init.Constant(0), inv_std=init.Constant(1), **kwargs):
+    def __init__(self, incoming: Incoming, axes: str | int | tuple[int, ...] = "auto", epsilon: float = 1e-4, alpha: float = 0.1,
+                 beta: ParamSpec | None = init.Constant(0), gamma: ParamSpec | None = init.Constant(1),
+                 mean: ParamSpec = init.Constant(0), inv_std: ParamSpec = init.Constant(1), **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.axes = _resolve_shared_axes(axes, len(self.input_shape))
         self.epsilon = epsilon
@@ -214,7 +217,7 @@ class BatchNormLayer(Layer):
         return copy
 
 
-def batch_norm(layer, **kwargs):
+def batch_norm(layer: Layer, **kwargs) -> Layer:
     """Batch-normalize ``layer``'s output before its nonlinearity.
 
     Removes the layer's bias (``layer.b``; the normalization's ``beta``

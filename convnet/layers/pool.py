@@ -2,11 +2,14 @@
 :class:`MaxPool2DLayer`), global pooling (:class:`GlobalPoolLayer`),
 upscaling (:class:`Upscale2DLayer`) and pooling across feature maps
 (:class:`FeaturePoolLayer` for maxout, :class:`FeatureWTALayer`)."""
+from collections.abc import Callable
+
 import pytensor.tensor as pt
+from pytensor.tensor.variable import TensorVariable
 
 from ..ops.pool import POOL_MODES, pool2d, pool_output_length
 from ..utils import as_tuple, check_int, int_types, shape_with_known_sizes
-from .base import Layer
+from .base import Incoming, Layer
 from .conv import _positive_tuple
 
 __all__ = [
@@ -73,7 +76,8 @@ class Pool2DLayer(Layer):
     (None, 16, 16, 16)
     """
 
-    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, mode="max", **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = (0, 0),
+                 ignore_border: bool = True, mode: str = "max", **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         _check_4d(self.input_shape)
         self.pool_size = _positive_tuple(pool_size, 2, "pool_size")
@@ -132,7 +136,8 @@ class MaxPool2DLayer(Pool2DLayer):
     (None, 16, 14, 14)
     """
 
-    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = (0, 0),
+                 ignore_border: bool = True, **kwargs) -> None:
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 
 
@@ -160,7 +165,7 @@ class GlobalPoolLayer(Layer):
     (None, 64)
     """
 
-    def __init__(self, incoming, pool_function=pt.mean, **kwargs):
+    def __init__(self, incoming: Incoming, pool_function: Callable[..., TensorVariable] = pt.mean, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.pool_function = pool_function
 
@@ -199,7 +204,7 @@ class Upscale2DLayer(Layer):
     (None, 8, 14, 21)
     """
 
-    def __init__(self, incoming, scale_factor, mode="repeat", **kwargs):
+    def __init__(self, incoming: Incoming, scale_factor: int | tuple[int, ...], mode: str = "repeat", **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         _check_4d(self.input_shape)
         self.scale_factor = _positive_tuple(scale_factor, 2, "scale_factor")
@@ -287,7 +292,8 @@ class FeaturePoolLayer(Layer):
     (None, 20)
     """
 
-    def __init__(self, incoming, pool_size, axis=1, pool_function=pt.max, **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int, axis: int = 1,
+                 pool_function: Callable[..., TensorVariable] = pt.max, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.pool_size = _positive_tuple(pool_size, 1, "pool_size")[0]
         self.axis = _feature_axis(axis, self.input_shape)
@@ -335,7 +341,7 @@ class FeatureWTALayer(Layer):
     array([[0., 3., 5., 0.]], dtype=float32)
     """
 
-    def __init__(self, incoming, pool_size, axis=1, **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int, axis: int = 1, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.pool_size = _positive_tuple(pool_size, 1, "pool_size")[0]
         self.axis = _feature_axis(axis, self.input_shape)

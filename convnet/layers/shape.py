@@ -11,12 +11,14 @@ Examples
 (None, 28, 28)
 """
 import math
+from collections.abc import Sequence
 
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
+from pytensor.tensor.variable import TensorVariable
 
 from ..utils import check_int, int_types
-from .base import Layer
+from .base import Incoming, Layer
 
 __all__ = [
     "ReshapeLayer",
@@ -75,7 +77,7 @@ class ReshapeLayer(Layer):
     (None, 100, 5, 4)
     """
 
-    def __init__(self, incoming, shape, **kwargs):
+    def __init__(self, incoming: Incoming, shape: Sequence[int | list[int]] | TensorVariable, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         shape = tuple(shape)
         for s in shape:
@@ -163,7 +165,7 @@ class FlattenLayer(Layer):
     (None, 400)
     """
 
-    def __init__(self, incoming, outdim=2, **kwargs):
+    def __init__(self, incoming: Incoming, outdim: int = 2, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         outdim = check_int("outdim", outdim, minimum=1)
         if not 1 <= outdim <= len(self.input_shape):
@@ -208,7 +210,7 @@ class DimshuffleLayer(Layer):
     (None, 1, 5, 3)
     """
 
-    def __init__(self, incoming, pattern, **kwargs):
+    def __init__(self, incoming: Incoming, pattern: Sequence[int | str], **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         pattern = tuple(pattern)
         axes = [p for p in pattern if p != "x"]
@@ -271,7 +273,8 @@ class PadLayer(Layer):
     (None, 3, 29, 34)
     """
 
-    def __init__(self, incoming, width, val=0, batch_ndim=2, **kwargs):
+    def __init__(self, incoming: Incoming, width: int | Sequence[int | tuple[int, int]], val: float = 0,
+                 batch_ndim: int = 2, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.width = width
         self.val = val
@@ -325,7 +328,7 @@ class SliceLayer(Layer):
     (None, 10, 10)
     """
 
-    def __init__(self, incoming, indices, axis=-1, **kwargs):
+    def __init__(self, incoming: Incoming, indices: int | slice, axis: int = -1, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         axis = check_int("axis", axis)
         if not isinstance(indices, (*int_types, slice)) or isinstance(indices, bool):

@@ -13,13 +13,17 @@ but the second, so a layer gets one parameter per channel (or per unit, for
     >>> BiasLayer(InputLayer((None, 16, 28, 28))).b.get_value().shape
     (16,)
 """
+from collections.abc import Callable
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.tensor.variable import TensorVariable
 
 from .. import init, nonlinearities
+from ..typing import Nonlinearity, ParamSpec, Shape
 from ..utils import floatX, int_types
-from .base import Layer
+from .base import Incoming, Layer
 
 __all__ = [
     "NonlinearityLayer",
@@ -98,7 +102,7 @@ class NonlinearityLayer(Layer):
     (None, 10)
     """
 
-    def __init__(self, incoming, nonlinearity=nonlinearities.rectify, **kwargs):
+    def __init__(self, incoming: Incoming, nonlinearity: Nonlinearity | None = nonlinearities.rectify, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.nonlinearity = nonlinearities.identity if nonlinearity is None else nonlinearity
 
@@ -133,7 +137,8 @@ class BiasLayer(Layer):
     (5,)
     """
 
-    def __init__(self, incoming, b=init.Constant(0), shared_axes="auto", **kwargs):
+    def __init__(self, incoming: Incoming, b: ParamSpec | None = init.Constant(0), shared_axes: str | int | tuple[int, ...] = "auto",
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.shared_axes = _resolve_shared_axes(shared_axes, len(self.input_shape))
         if b is None:
@@ -173,7 +178,8 @@ class ScaleLayer(Layer):
     (8,)
     """
 
-    def __init__(self, incoming, scales=init.Constant(1), shared_axes="auto", **kwargs):
+    def __init__(self, incoming: Incoming, scales: ParamSpec = init.Constant(1), shared_axes: str | int | tuple[int, ...] = "auto",
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.shared_axes = _resolve_shared_axes(shared_axes, len(self.input_shape))
         shape = _per_axis_param_shape(self.input_shape, self.shared_axes, "scales")
@@ -183,7 +189,7 @@ class ScaleLayer(Layer):
         return input * _broadcast_per_axis_param(self.scales, self.shared_axes, input.ndim)
 
 
-def standardize(layer, offset, scale, shared_axes="auto"):
+def standardize(layer: Layer, offset: ParamSpec, scale: ParamSpec, shared_axes: str | int | tuple[int, ...] = "auto") -> "ScaleLayer":
     """Standardize ``layer``'s output with fixed statistics:
     ``(output - offset) / scale``.
 
@@ -251,7 +257,8 @@ class ExpressionLayer(Layer):
     (None, 3, 2)
     """
 
-    def __init__(self, incoming, function, output_shape=None, **kwargs):
+    def __init__(self, incoming: Incoming, function: Callable[[TensorVariable], TensorVariable],
+                 output_shape: Shape | Callable[[Shape], Shape] | str | None = None, **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.function = function
         if not (output_shape is None or output_shape == "auto" or callable(output_shape)):
@@ -324,7 +331,8 @@ class ParametricRectifierLayer(Layer):
     (16,)
     """
 
-    def __init__(self, incoming, alpha=init.Constant(0.25), shared_axes="auto", **kwargs):
+    def __init__(self, incoming: Incoming, alpha: ParamSpec = init.Constant(0.25), shared_axes: str | int | tuple[int, ...] = "auto",
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         self.shared_axes = _resolve_shared_axes(shared_axes, len(self.input_shape))
         shape = _per_axis_param_shape(self.input_shape, self.shared_axes, "slopes alpha")
@@ -335,7 +343,7 @@ class ParametricRectifierLayer(Layer):
         return pt.maximum(input, 0) + alpha * pt.minimum(input, 0)
 
 
-def prelu(layer, **kwargs):
+def prelu(layer: Layer, **kwargs) -> "ParametricRectifierLayer":
     """Replace ``layer``'s nonlinearity by a parametric rectifier.
 
     Sets ``layer.nonlinearity`` (if it has one) to the identity and adds a

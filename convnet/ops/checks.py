@@ -28,6 +28,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from ..backends import JAX_DISPATCH, NUMBA_DISPATCH, when_imported
+from .compat import infer_shape_method
 
 __all__ = ["CheckClassIndices", "CheckNotEmpty"]
 
@@ -41,7 +42,8 @@ class _PassThroughCheck(Op):
     def __init__(self, function_name):
         self.function_name = function_name
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         return [shapes[0]]
 
     def connection_pattern(self, node):

@@ -33,6 +33,7 @@ from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.type import integer_dtypes
 
 from ..backends import JAX_DISPATCH, NUMBA_DISPATCH, import_when_imported
+from .compat import infer_shape_method
 
 __all__ = [
     "conv2d",
@@ -416,7 +417,8 @@ class Conv2d(Conv2dBase):
         result = np.tensordot(patches, self.oriented(filters), axes=([1, 2, 3], [1, 2, 3]))
         outputs[0][0] = np.ascontiguousarray(result.transpose(0, 3, 1, 2), dtype=node.outputs[0].dtype)
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         input_shape, filter_shape = shapes
         return [(input_shape[0], filter_shape[0]) + self.output_hw(input_shape[2:], filter_shape[2:])]
 
@@ -468,7 +470,8 @@ class Conv2dGradInputs(Conv2dBase):
         outputs[0][0] = np.ascontiguousarray(
             padded[:, :, pads[0]:pads[0] + input_hw[0], pads[1]:pads[1] + input_hw[1]])
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         filter_shape, output_grad_shape, _ = shapes
         input_hw = node.inputs[2]
         return [(output_grad_shape[0], filter_shape[1], input_hw[0], input_hw[1])]
@@ -517,7 +520,8 @@ class Conv2dGradWeights(Conv2dBase):
         result = np.tensordot(output_grad, patches, axes=([0, 2, 3], [0, 4, 5]))
         outputs[0][0] = np.ascontiguousarray(self.oriented(result), dtype=node.outputs[0].dtype)
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         input_shape, output_grad_shape, _ = shapes
         filter_hw = node.inputs[2]
         return [(output_grad_shape[1], input_shape[1], filter_hw[0], filter_hw[1])]

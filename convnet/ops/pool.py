@@ -38,6 +38,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from ..backends import JAX_DISPATCH, NUMBA_DISPATCH, import_when_imported
+from .compat import infer_shape_method
 from ..utils import int_types
 
 __all__ = [
@@ -411,7 +412,8 @@ class Pool(_WindowOp):
                 pooled = pooled / _window_counts(self, *x.shape[-2:], include_pad)
         outputs[0][0] = pooled.astype(x.dtype, copy=False)
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         return [self._pooled_shape(shapes[0])]
 
     def pullback(self, inputs, outputs, cotangents):
@@ -455,7 +457,8 @@ class MaxPoolGrad(_WindowOp):
         per_cell = per_cell.astype(x.dtype, copy=False)
         outputs[0][0] = _add_windows_to_cells(per_cell, self, x.shape)
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         return [shapes[0]]
 
     def pullback(self, inputs, outputs, cotangents):
@@ -499,7 +502,8 @@ class MaxPoolGradGrad(_WindowOp):
         summed[np.isnan(pooled)] = np.nan
         outputs[0][0] = summed.astype(x.dtype, copy=False)
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         return [shapes[1]]
 
     def pullback(self, inputs, outputs, cotangents):
@@ -550,7 +554,8 @@ class AveragePoolGrad(_WindowOp):
         )
         outputs[0][0] = _add_windows_to_cells(per_cell, self, x.shape)
 
-    def infer_shape(self, fgraph, node, shapes):
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
         return [shapes[0]]
 
     def pullback(self, inputs, outputs, cotangents):

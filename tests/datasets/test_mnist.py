@@ -247,6 +247,7 @@ def test_load_idx_dataset_with_other_file_names(no_env_data, tmp_path, mnist_lik
 # -- the real MNIST files ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_real_mnist(mnist_dir):
     data = load_mnist(mnist_dir, allow_sample=False)
     assert not data.is_sample and data.source == mnist_dir
@@ -279,6 +280,7 @@ def test_known_digests_match_the_shared_checksum_file(mnist_dir):
     assert listed == MNIST_SHA256
 
 
+@pytest.mark.slow
 def test_make_mnist_sample_reproduces_the_bundled_sample(mnist_dir, tmp_path, capsys):
     output = tmp_path / "sample.npz"
     make_mnist_sample.main(["--source", str(mnist_dir), "--output", str(output)])

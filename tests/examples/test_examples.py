@@ -6,8 +6,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from convnet import checkpoint
+
+# The examples train end to end in subprocesses: minutes, not seconds.
+pytestmark = pytest.mark.slow
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -1,7 +1,11 @@
+import inspect
+import typing
+
 import numpy as np
 import pytensor
 import pytest
 
+from convnet import layers
 from convnet.layers import InputLayer, Layer, MergeLayer, get_output
 
 
@@ -56,6 +60,46 @@ def test_construction_validates_shape_and_names_the_layer():
         Needs2D(InputLayer((None, 1, 28, 28)), name="flat")
     with pytest.raises(ValueError, match="^Needs2D: expected"):
         Needs2D(InputLayer((None, 1, 28)))
+
+
+class Crop(Needs2D):
+    """Sets what its output shape depends on after ``super().__init__``."""
+
+    def __init__(self, incoming, width, name=None):
+        super().__init__(incoming, name=name)
+        self.width = width
+
+    def get_output_shape_for(self, input_shape):
+        input_shape = super().get_output_shape_for(input_shape)
+        if self.width > input_shape[1]:
+            raise ValueError(f"width {self.width} exceeds the input's {input_shape[1]}")
+        return (input_shape[0], self.width)
+
+
+def test_shape_is_checked_once_the_outermost_constructor_has_finished():
+    assert Crop(InputLayer((None, 5)), 3).output_shape == (None, 3)
+    with pytest.raises(ValueError, match=r"^Crop 'c': width 6 exceeds the input's 5$"):
+        Crop(InputLayer((None, 5)), 6, name="c")
+    with pytest.raises(ValueError, match=r"^Crop: expected a 2-D input"):
+        Crop(InputLayer((None, 5, 2)), 1)
+
+
+def test_constructors_show_their_signatures():
+    signature = inspect.signature(layers.Conv2DLayer)
+    assert list(signature.parameters)[:3] == ["incoming", "num_filters", "filter_size"]
+    assert signature.parameters["num_filters"].annotation is int
+    assert repr(signature.parameters["W"].default) == "GlorotUniform()"
+    assert list(inspect.signature(Crop).parameters) == ["incoming", "width", "name"]
+    assert list(inspect.signature(Needs2D).parameters) == ["incoming", "name"]
+    public_layers = [obj for name, obj in vars(layers).items()
+                     if not name.startswith("_") and isinstance(obj, type) and issubclass(obj, Layer)]
+    assert len(public_layers) > 30
+    for cls in public_layers:
+        parameters = inspect.signature(cls).parameters
+        assert "args" not in parameters, cls
+        # Every constructor is annotated, and the annotations resolve.
+        hints = typing.get_type_hints(cls.__init__)
+        assert set(parameters) - {"kwargs"} <= set(hints), cls
 
 
 def test_non_positive_input_shape_is_rejected():
