@@ -227,9 +227,10 @@ def test_no_defaults_environment_variable_changes_nothing():
 
 
 def test_settings_the_user_made_before_the_import_stay():
-    code = "import pytensor; pytensor.config.floatX = 'float16'; pytensor.config.mode = 'FAST_COMPILE'; " + PRINT_CHANGES
-    assert fresh_changes(code, THEANO_FLAGS="device=c") == (
-        f"['OPENBLAS_THREAD_TIMEOUT'] float16 {linker_of('FAST_COMPILE')} None 4"
+    # (float32: the one supported value other than PyTensor's default float64)
+    code = "import pytensor; pytensor.config.floatX = 'float32'; pytensor.config.mode = 'FAST_COMPILE'; " + PRINT_CHANGES
+    assert fresh_changes(code, THEANO_FLAGS="device=c,floatX=float64") == (
+        f"['OPENBLAS_THREAD_TIMEOUT'] float32 {linker_of('FAST_COMPILE')} None 4"
     )
     # PyTensor's own mode flag wins over Theano's device; $CONVNET_DEVICE is an explicit request to convnet.
     assert fresh_changes(PYTENSOR_FLAGS="mode=FAST_COMPILE", THEANO_FLAGS="device=c") == (
