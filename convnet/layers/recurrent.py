@@ -243,9 +243,12 @@ class CustomRecurrentLayer(_RecurrentBase):
         input = input.dimshuffle(1, 0, *range(2, input.ndim))
         seq_len, num_batch = input.shape[0], input.shape[1]
         if self.precompute_input:
-            flat = input.reshape((seq_len * num_batch, *[input.shape[i] for i in range(2, input.ndim)]))
+            # -1 rather than seq_len * num_batch, and seq_len the input's own
+            # shape entry: under JAX's jit, shape entries are static, products
+            # of them are not, and scan's number of steps must be static
+            flat = input.reshape((-1, *[input.shape[i] for i in range(2, input.ndim)]))
             flat = get_output(self.input_to_hidden, flat, **kwargs)
-            input = flat.reshape((seq_len, num_batch, *[flat.shape[i] for i in range(1, flat.ndim)]))
+            input = flat.reshape((seq_len, -1, *[flat.shape[i] for i in range(1, flat.ndim)]))
         non_sequences = get_all_params(self.hidden_to_hidden)
         if not self.precompute_input:
             non_sequences += get_all_params(self.input_to_hidden)
