@@ -3,6 +3,7 @@
 from .base import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .dense import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
 from .helper import *  # noqa: F401,F403
 from .input import *  # noqa: F401,F403
 from .merge import *  # noqa: F401,F403
