@@ -54,4 +54,7 @@ class EmbeddingLayer(Layer):
         if not input.dtype.startswith(("int", "uint")):
             raise TypeError(f"{self!r}: the input must hold integer indices, got dtype {input.dtype} "
                             "(give the InputLayer an integer input_var, e.g. pytensor.tensor.imatrix())")
-        return self.W[input]
+        # Looked up by a flat index vector and reshaped: the gradient of an
+        # n-d lookup reshapes by a shape vector JAX's jit cannot make static.
+        rows = self.W[input.flatten()]
+        return rows.reshape((*[input.shape[i] for i in range(input.ndim)], self.output_size))
