@@ -109,3 +109,12 @@ def test_uninstall_removes_the_aliases(installed):
     assert "convnet.layers" in sys.modules
     convnet.legacy.install()
     assert convnet.legacy.is_installed()
+
+
+def test_backend_named_layer_modules_import_as_in_model_zoo_code(installed):
+    from lasagne.layers.corrmm import Conv2DMMLayer  # noqa: F401
+    from lasagne.layers.cuda_convnet import Conv2DCCLayer  # noqa: F401
+    from lasagne.layers.dnn import Conv2DDNNLayer as ConvLayer
+
+    import convnet.layers.dnn
+    assert ConvLayer is convnet.layers.dnn.Conv2DDNNLayer
