@@ -45,7 +45,11 @@ def build_network_of_every_layer():
     encoded = L.DenseLayer(normalized, 6, nonlinearity=None)
     indices = L.ExpressionLayer(seq, lambda x: pt.cast(x[:, 0, :3] > 0, "int32"), output_shape=(None, 3))
     embedded = L.FlattenLayer(L.EmbeddingLayer(indices, input_size=2, output_size=2))
-    sequence_branch = L.DenseLayer(L.ConcatLayer([L.InverseLayer(encoded, encoded), embedded]), 16)
+    signal = L.Conv1DLayer(seq, 4, 3, pad="same")
+    signal = L.Upscale1DLayer(L.Pool1DLayer(L.MaxPool1DLayer(signal, 2), 2, mode="average_exc_pad"), 2)
+    volume = L.Upscale3DLayer(L.ReshapeLayer(signal, ([0], 1, 4, 2, 9)), (1, 1, 2))
+    sequence_branch = L.DenseLayer(L.ConcatLayer([L.InverseLayer(encoded, encoded), embedded,
+                                                  L.FlattenLayer(volume)]), 16)
     joined = L.ElemwiseSumLayer([hidden, branch, sequence_branch])
     return l_in, L.NonlinearityLayer(L.DenseLayer(joined, 5, nonlinearity=None), nonlinearities.softmax)
 
