@@ -5,9 +5,8 @@ device (:mod:`convnet.config`), not by layer class.
 
 The defaults are the cuDNN layers': :class:`Conv2DDNNLayer` correlates
 (``flip_filters=False``, unlike :class:`~convnet.layers.Conv2DLayer`).
-``Conv3DDNNLayer``, ``Pool3DDNNLayer``, ``MaxPool3DDNNLayer`` and
-``SpatialPyramidPoolingDNNLayer`` are not provided yet (no 3-D convolution
-or pyramid pooling in convnet).
+``Conv3DDNNLayer``, ``Pool3DDNNLayer`` and ``MaxPool3DDNNLayer`` are not
+provided yet (no 3-D convolution in convnet).
 
 Examples
 --------
@@ -21,12 +20,13 @@ from .. import init, nonlinearities
 from ..ops import conv2d
 from .conv import Conv2DLayer
 from .normalization import BatchNormLayer, batch_norm
-from .pool import Pool2DLayer
+from .pool import Pool2DLayer, SpatialPyramidPoolingLayer
 
 __all__ = [
     "Conv2DDNNLayer",
     "Pool2DDNNLayer",
     "MaxPool2DDNNLayer",
+    "SpatialPyramidPoolingDNNLayer",
     "BatchNormDNNLayer",
     "batch_norm_dnn",
     "dnn_enabled",
@@ -61,6 +61,15 @@ class MaxPool2DDNNLayer(Pool2DDNNLayer):
 
     def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, **kwargs):
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
+
+
+class SpatialPyramidPoolingDNNLayer(SpatialPyramidPoolingLayer):
+    """Lasagne's ``SpatialPyramidPoolingDNNLayer``: one pooling per pyramid
+    level, :class:`~convnet.layers.SpatialPyramidPoolingLayer` with
+    ``implementation='fast'``."""
+
+    def __init__(self, incoming, pool_dims=(4, 2, 1), mode="max", **kwargs):
+        super().__init__(incoming, pool_dims, mode, implementation="fast", **kwargs)
 
 
 BatchNormDNNLayer = BatchNormLayer

@@ -16,6 +16,7 @@ __all__ = [
     "Pool2DLayer",
     "MaxPool2DLayer",
     "GlobalPoolLayer",
+    "SpatialPyramidPoolingLayer",
     "Upscale1DLayer",
     "Upscale2DLayer",
     "Upscale3DLayer",
@@ -227,6 +228,91 @@ class GlobalPoolLayer(Layer):
 
     def get_output_for(self, input, **kwargs):
         return self.pool_function(input, axis=tuple(range(2, input.ndim)))
+
+
+class SpatialPyramidPoolingLayer(Layer):
+    """Spatial pyramid pooling (He et al., 2015): pools each feature map of a
+    ``(batch, channels, rows, columns)`` input into ``n x n`` bins for each
+    ``n`` in ``pool_dims`` and concatenates the bins, giving
+    ``(batch, channels, sum(n * n))`` whatever the input's size.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 4-D input shape.
+    pool_dims : list of int
+        The number of bins per axis of each pyramid level.
+    mode : {'max', 'average_inc_pad', 'average_exc_pad'}
+        How a bin is pooled.
+    implementation : {'fast', 'kaiming'}
+        ``'kaiming'``: bin ``i`` of ``n`` covers ``[floor(i * s / n),
+        ceil((i + 1) * s / n))`` of an axis of length ``s`` (He et al.'s
+        appendix A); works for any input size, known or not, on the Python
+        and Numba backends. ``'fast'``: one pooling of window
+        ``ceil(s / n)`` and stride ``floor(s / n)`` per level (Lasagne's
+        default); needs known rows and columns, of at least ``n``, and runs
+        on every backend.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, SpatialPyramidPoolingLayer
+    >>> SpatialPyramidPoolingLayer(InputLayer((None, 16, 13, 13))).output_shape
+    (None, 16, 21)
+    >>> SpatialPyramidPoolingLayer(InputLayer((None, 16, None, None)), implementation='kaiming').output_shape
+    (None, 16, 21)
+    """
+
+    _MODES = ("max", "average_inc_pad", "average_exc_pad")
+
+    def __init__(self, incoming, pool_dims=(4, 2, 1), mode="max", implementation="fast", **kwargs):
+        super().__init__(incoming, **kwargs)
+        _check_ndim(self.input_shape, 2)
+        self.pool_dims = list(pool_dims)
+        if not self.pool_dims or not all(isinstance(n, int_types) and n > 0 for n in self.pool_dims):
+            raise ValueError(f"pool_dims must be positive ints, got {pool_dims!r}")
+        if mode not in self._MODES:
+            raise ValueError(f"mode must be one of {self._MODES}, got {mode!r}")
+        if implementation not in ("fast", "kaiming"):
+            raise ValueError(f"implementation must be 'fast' or 'kaiming', got {implementation!r}")
+        if implementation == "fast":
+            rows_columns = self.input_shape[2:]
+            if None in rows_columns:
+                raise ValueError(f"implementation='fast' needs known rows and columns, got input shape "
+                                 f"{self.input_shape}; implementation='kaiming' takes any size")
+            if any(s < n for s in rows_columns for n in self.pool_dims):
+                raise ValueError(f"implementation='fast' needs rows and columns {rows_columns} of at least each of "
+                                 f"pool_dims {self.pool_dims}")
+        self.mode = mode
+        self.implementation = implementation
+
+    def get_output_shape_for(self, input_shape):
+        _check_ndim(input_shape, 2)
+        return (input_shape[0], input_shape[1], sum(n * n for n in self.pool_dims))
+
+    def get_output_for(self, input, **kwargs):
+        levels = []
+        for n in self.pool_dims:
+            if self.implementation == "fast":
+                window = tuple(-(-s // n) for s in self.input_shape[2:])
+                stride = tuple(s // n for s in self.input_shape[2:])
+                pooled = pool2d(input, ws=window, stride=stride, ignore_border=True, mode=self.mode)
+                levels.append(pooled.flatten(3))
+                continue
+            reduce = pt.max if self.mode == "max" else pt.mean
+            rows, columns = input.shape[2], input.shape[3]
+
+            def bounds(i, length, n=n):
+                start = pt.cast(pt.floor(i * length / n), "int64")
+                return start, pt.cast(pt.ceil((i + 1) * length / n), "int64")
+
+            for r in range(n):
+                r0, r1 = bounds(r, rows)
+                for c in range(n):
+                    c0, c1 = bounds(c, columns)
+                    levels.append(reduce(input[:, :, r0:r1, c0:c1], axis=(2, 3)).dimshuffle(0, 1, "x"))
+        return pt.concatenate(levels, axis=2)
 
 
 class _UpscaleLayer(Layer):

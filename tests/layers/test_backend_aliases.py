@@ -13,7 +13,14 @@ from convnet.layers.cuda_convnet import (
     bc01_to_c01b,
     c01b_to_bc01,
 )
-from convnet.layers.dnn import BatchNormDNNLayer, Conv2DDNNLayer, MaxPool2DDNNLayer, Pool2DDNNLayer, batch_norm_dnn
+from convnet.layers.dnn import (
+    BatchNormDNNLayer,
+    Conv2DDNNLayer,
+    MaxPool2DDNNLayer,
+    Pool2DDNNLayer,
+    SpatialPyramidPoolingDNNLayer,
+    batch_norm_dnn,
+)
 
 X = np.random.default_rng(0).standard_normal((2, 3, 7, 7)).astype("float32")
 
@@ -32,6 +39,8 @@ def test_dnn_and_corrmm_layers_correlate_by_default():
     pooled = MaxPool2DDNNLayer(l_in, 2)
     np.testing.assert_array_equal(_run(pooled, l_in), _run(MaxPool2DLayer(l_in, 2), l_in))
     assert Pool2DDNNLayer(l_in, 3, stride=2, pad=1, mode="average_exc_pad").output_shape == (None, 3, 4, 4)
+    spp = SpatialPyramidPoolingDNNLayer(l_in, [2, 1])
+    assert spp.implementation == "fast" and _run(spp, l_in).shape == (2, 3, 5)
     assert BatchNormDNNLayer is not None and batch_norm_dnn(Conv2DDNNLayer(l_in, 4, 3)).name is None
 
 

@@ -49,7 +49,9 @@ def build_network_of_every_layer():
     signal = L.Upscale1DLayer(L.Pool1DLayer(L.MaxPool1DLayer(signal, 2), 2, mode="average_exc_pad"), 2)
     volume = L.Upscale3DLayer(L.ReshapeLayer(signal, ([0], 1, 4, 2, 9)), (1, 1, 2))
     sequence_branch = L.DenseLayer(L.ConcatLayer([L.InverseLayer(encoded, encoded), embedded,
-                                                  L.FlattenLayer(volume)]), 16)
+                                                  L.FlattenLayer(volume),
+                                                  L.FlattenLayer(L.SpatialPyramidPoolingLayer(sliced, [2, 1]))]),
+                                   16)
     joined = L.ElemwiseSumLayer([hidden, branch, sequence_branch])
     return l_in, L.NonlinearityLayer(L.DenseLayer(joined, 5, nonlinearity=None), nonlinearities.softmax)
 
