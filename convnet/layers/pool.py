@@ -298,7 +298,9 @@ class SpatialPyramidPoolingLayer(Layer):
                 window = tuple(-(-s // n) for s in self.input_shape[2:])
                 stride = tuple(s // n for s in self.input_shape[2:])
                 pooled = pool2d(input, ws=window, stride=stride, ignore_border=True, mode=self.mode)
-                levels.append(pooled.flatten(3))
+                # n * n, not flatten's product of shapes: the gradient of the
+                # concatenation splits by these lengths, which JAX needs static
+                levels.append(pooled.reshape((input.shape[0], input.shape[1], n * n)))
                 continue
             reduce = pt.max if self.mode == "max" else pt.mean
             rows, columns = input.shape[2], input.shape[3]
