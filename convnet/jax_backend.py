@@ -16,7 +16,10 @@ Importing this module (``convnet`` does so when JAX is installed):
   then fails with "Python integer N out of bounds for int8" for N > 127;
 * replaces the JAX implementation of ``Alloc``, so that it takes the lengths
   its value already has from the value rather than from its shape inputs
-  (see :func:`jax_funcify_Alloc`).
+  (see :func:`jax_funcify_Alloc`);
+* replaces the JAX implementation of ``Reshape``, so that one length computed
+  by tensor operations is inferred from the others (see
+  :func:`jax_funcify_Reshape`).
 """
 import jax
 import jax.numpy as jnp
@@ -28,6 +31,7 @@ from pytensor.graph.basic import Constant
 from pytensor.link.jax.dispatch import jax_funcify
 from pytensor.link.jax.linker import JAXLinker
 from pytensor.tensor.basic import Alloc, ARange
+from pytensor.tensor.shape import Reshape
 
 __all__ = ["BlockingJAXLinker", "DataParallelJAXLinker", "DataParallelCUDALinker", "BatchNotDivisibleError",
            "MODE_NAME", "DATA_PARALLEL_MODE_NAMES"]
@@ -170,6 +174,44 @@ def jax_funcify_Alloc(op, node, **kwargs):
         return jnp.broadcast_to(x, static)
 
     return alloc
+
+
+def _concrete_length(length):
+    """``length`` as an int when it is known while tracing, else None."""
+    try:
+        return int(length)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerIntegerConversionError, TypeError):
+        return None
+
+
+@jax_funcify.register(Reshape)
+def jax_funcify_Reshape(op, node, **kwargs):
+    """``Reshape(x, shape)`` with one length that is not concrete passed as -1.
+
+    As with :func:`jax_funcify_Alloc`, a length PyTensor computes with tensor
+    operations (``shape(x)[0] * shape(x)[1]``, the flattened batch and time
+    axes of a recurrent layer's input and their gradient) is traced under
+    ``jax.jit``, and ``jnp.reshape`` needs concrete lengths. When only one
+    length is traced it is the one the array's size and the other lengths
+    determine, which is what -1 asks ``jnp.reshape`` to compute; with more,
+    ``jnp.reshape`` reports the traced lengths as before.
+    """
+    shape_input = node.inputs[1]
+    if isinstance(shape_input, Constant):
+        constant_shape = tuple(int(n) for n in shape_input.data)
+
+        def reshape_constant(x, shape):
+            return jnp.reshape(x, constant_shape)
+
+        return reshape_constant
+
+    def reshape(x, shape):
+        lengths = [_concrete_length(length) for length in shape]
+        if lengths.count(None) == 1:
+            return jnp.reshape(x, tuple(-1 if n is None else n for n in lengths))
+        return jnp.reshape(x, shape)
+
+    return reshape
 
 
 _optimizer = get_mode("JAX").optimizer

@@ -28,6 +28,7 @@ Examples
 """
 import warnings
 
+import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.basic import Variable
@@ -41,6 +42,7 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "squared_error",
+    "huber_loss",
     "aggregate",
     "binary_hinge_loss",
     "multiclass_hinge_loss",
@@ -274,6 +276,44 @@ def squared_error(a: TensorLike, b: TensorLike) -> TensorVariable:
     """
     a, b = _elementwise_pair("squared_error", a, b)
     return pt.square(a - b)
+
+
+def huber_loss(predictions: TensorLike, targets: TensorLike, delta: float = 1) -> TensorVariable:
+    """Element-wise Huber loss: quadratic for small errors, linear for large
+    ones, :math:`L = \\frac{1}{2} (p - t)^2` where :math:`|p - t| \\le
+    \\delta`, else :math:`\\delta (|p - t| - \\frac{\\delta}{2})`.
+
+    Parameters
+    ----------
+    predictions, targets : TensorVariable
+        The predictions and the targets (same dimensions, a vector for a
+        single-column prediction, or a scalar target).
+    delta : scalar
+        Where the loss turns from quadratic to linear (positive).
+
+    Returns
+    -------
+    TensorVariable
+        The element-wise loss.
+
+    Raises
+    ------
+    ValueError
+        For a ``delta`` that is not positive.
+    TypeError
+        As :func:`squared_error`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> huber_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0])).eval()
+    array([0.125, 2.5  ])
+    """
+    if isinstance(delta, (int, float, np.number)) and not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    predictions, targets = _elementwise_pair("huber_loss", predictions, targets)
+    abs_diff = abs(targets - predictions)
+    return pt.switch(abs_diff <= delta, 0.5 * pt.square(abs_diff), delta * (abs_diff - delta / 2.0))
 
 
 def aggregate(loss: TensorLike, weights: TensorLike | None = None, mode: str = "mean") -> TensorVariable:

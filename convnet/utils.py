@@ -28,6 +28,7 @@ __all__ = [
     "int_types",
     "check_int",
     "shape_with_known_sizes",
+    "unroll_scan",
 ]
 
 int_types = (numbers.Integral, np.integer)
@@ -243,3 +244,49 @@ def settings_repr(obj: object, skip: Iterable[str] = ()) -> str:
         if not is_default:
             settings.append(f"{p.name}={value!r}")
     return f"{type(obj).__name__}({', '.join(settings)})"
+
+
+def unroll_scan(fn, sequences, outputs_info, non_sequences, n_steps, go_backwards=False):
+    """A recurrence unrolled into ``n_steps`` copies of ``fn``'s graph: the
+    same results as :func:`pytensor.scan` without a scan loop (longer to
+    compile, often quicker to run for short sequences).
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(*sequence_steps, *previous_outputs, *non_sequences)``;
+        returns one output or a list of them.
+    sequences : tensor or list of tensors
+        Iterated over their first axis.
+    outputs_info : list of tensors
+        The initial values of the outputs.
+    non_sequences : list
+        Passed unchanged to every step.
+    n_steps : int
+        The number of steps (a known length).
+    go_backwards : bool
+        Run from the last step to the first; the outputs stay in the order
+        the steps ran, as with ``scan``.
+
+    Returns
+    -------
+    list of tensors
+        One per output of ``fn``, steps stacked along a new first axis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(4.0)
+    >>> unroll_scan(lambda x_t, acc: acc + x_t, x, [np.float64(0.0)], [], 4)[0].eval()
+    array([0., 1., 3., 6.])
+    """
+    if not isinstance(sequences, (list, tuple)):
+        sequences = [sequences]
+    steps = range(n_steps - 1, -1, -1) if go_backwards else range(n_steps)
+    previous = list(outputs_info)
+    outputs = []
+    for i in steps:
+        out = fn(*[s[i] for s in sequences], *previous, *non_sequences)
+        previous = list(out) if isinstance(out, (list, tuple)) else [out]
+        outputs.append(previous)
+    return [pt.stack([step[k] for step in outputs]) for k in range(len(outputs[0]))]

@@ -307,3 +307,21 @@ def test_the_mean_of_an_empty_batch_raises(backend):
     with pytest.raises(ValueError, match=r"aggregate: the loss has no elements \(a batch of 0 samples\?\)"):
         f(np.zeros((0, 4), p.dtype), np.zeros(0, "int32"))
     assert objectives.aggregate(np.zeros(0, "float32"), mode="sum").eval() == 0
+
+
+def test_huber_loss_matches_numpy_and_its_gradient_is_clipped():
+    from convnet.objectives import huber_loss
+
+    p = np.array([-3.0, -1.0, -0.2, 0.0, 0.5, 2.0, 4.0])
+    t = np.zeros_like(p)
+    d = np.abs(p - t)
+    for delta in (1.0, 2.5):
+        expected = np.where(d <= delta, 0.5 * d ** 2, delta * (d - delta / 2))
+        np.testing.assert_allclose(huber_loss(p, t, delta).eval(), expected)
+    x = pt.dvector()
+    g = pytensor.function([x], pytensor.grad(huber_loss(x, t).sum(), x))(p)
+    np.testing.assert_allclose(g, np.clip(p, -1, 1))
+    with pytest.raises(ValueError, match="delta must be positive"):
+        huber_loss(p, t, delta=0)
+    with pytest.raises(TypeError, match="huber_loss: rank mismatch"):
+        huber_loss(pt.vector(), pt.matrix())

@@ -1,8 +1,9 @@
-"""Convolution layers: :class:`Conv2DLayer`, the transposed convolution
+"""Convolution layers: :class:`Conv1DLayer`, :class:`Conv2DLayer`, the transposed convolution
 :class:`TransposedConv2DLayer` (alias :data:`Deconv2DLayer`) and
 :class:`DilatedConv2DLayer`, built on :class:`BaseConvLayer`.
 
-Inputs are laid out as ``(batch, channels, rows, columns)``. The padding
+Inputs are laid out as ``(batch, channels, rows, columns)`` (``(batch,
+channels, length)`` in 1-D). The padding
 argument ``pad`` (``crop`` for the transposed convolution) takes
 
 * an int or a tuple of ints: that many zeros on both sides of each axis;
@@ -23,12 +24,14 @@ from pytensor.tensor.variable import TensorVariable
 
 from .. import init, nonlinearities
 from ..ops import conv2d, conv2d_grad_wrt_inputs, conv_output_length
+from ..ops.conv1d import conv1d
 from ..typing import Nonlinearity, ParamSpec
 from ..utils import as_tuple, check_int, int_types
 from .base import Incoming, Layer
 
 __all__ = [
     "BaseConvLayer",
+    "Conv1DLayer",
     "Conv2DLayer",
     "TransposedConv2DLayer",
     "Deconv2DLayer",
@@ -224,6 +227,57 @@ class BaseConvLayer(Layer):
             The convolved input.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement convolve()")
+
+
+class Conv1DLayer(BaseConvLayer):
+    """1-D convolution layer: ``nonlinearity(conv(input, W) + b)`` for inputs
+    of shape ``(batch, channels, length)``, computed by
+    :func:`convnet.ops.conv1d.conv1d` (the 2-D convolution with a unit axis,
+    so every backend runs it).
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 3-D input shape; the
+        number of channels must be known.
+    num_filters : int
+        The number of filters, i.e. of output channels.
+    filter_size : int or 1-tuple
+        The filter length.
+    stride, dilation : int or 1-tuple
+        The step between filter positions and between filter taps.
+    pad : int, 1-tuple, 'valid', 'full' or 'same'
+        The zero padding; see :mod:`convnet.layers.conv`.
+    untie_biases, W, b, nonlinearity, flip_filters
+        As for :class:`Conv2DLayer`; ``W`` has shape
+        ``(num_filters, num_input_channels, filter_size)``.
+    convolution : callable
+        Called as Lasagne calls it, ``convolution(input, W, input_shape,
+        W_shape, subsample=..., border_mode=..., filter_flip=...)`` (and
+        ``filter_dilation`` when ``dilation`` is not 1); any of
+        ``lasagne.theano_extensions.conv``'s functions.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Conv1DLayer
+    >>> l_conv = Conv1DLayer(InputLayer((None, 2, 100)), num_filters=8, filter_size=5, stride=2)
+    >>> l_conv.output_shape, l_conv.W.get_value().shape
+    ((None, 8, 48), (8, 2, 5))
+    """
+
+    def __init__(self, incoming, num_filters, filter_size, stride=1, pad=0, untie_biases=False,
+                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
+                 flip_filters=True, convolution=conv1d, dilation=1, **kwargs):
+        super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity,
+                         flip_filters, dilation, n=1, **kwargs)
+        self.convolution = convolution
+
+    def convolve(self, input, **kwargs):
+        extra = {"filter_dilation": self.dilation} if self.dilation != (1,) else {}
+        return self.convolution(input, self.W, self.input_shape, self.get_W_shape(), subsample=self.stride,
+                                border_mode=self.pad_widths(), filter_flip=self.flip_filters, **extra)
 
 
 class Conv2DLayer(BaseConvLayer):

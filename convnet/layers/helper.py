@@ -1,6 +1,10 @@
 """Functions that work on a whole network given its output layer(s)."""
+import functools
+import inspect
+import warnings
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from difflib import get_close_matches
 
 import numpy as np
 from pytensor.graph.basic import Variable
@@ -101,6 +105,29 @@ def _layer_inputs(layer, values):
     return values[layer.input_layer]
 
 
+@functools.lru_cache(maxsize=None)
+def _named_output_kwargs(layer_class):
+    """The keyword arguments ``layer_class.get_output_for`` names."""
+    parameters = inspect.signature(layer_class.get_output_for).parameters.values()
+    return frozenset(p.name for p in parameters
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "input", "inputs"))
+
+
+def _warn_unused_kwargs(layers, kwargs):
+    """Warn, as Lasagne did, about keyword arguments no layer reads: those
+    its ``get_output_for`` names or its ``get_output_kwargs`` lists."""
+    accepted = {"deterministic"}
+    for layer in layers:
+        accepted |= _named_output_kwargs(type(layer)) | set(getattr(layer, "get_output_kwargs", ()))
+    unused = sorted(set(kwargs) - accepted)
+    if unused:
+        described = []
+        for name in unused:
+            close = get_close_matches(name, accepted)
+            described.append(f"{name} (perhaps you meant {close[0]})" if close else name)
+        warnings.warn("get_output() was called with unused kwargs:\n\t" + "\n\t".join(described), stacklevel=3)
+
+
 def get_output(layer_or_layers: Layer | Sequence[Layer], inputs: TensorLike | Mapping[Layer, TensorLike] | None = None,
                **kwargs) -> TensorVariable | list[TensorVariable]:
     """The symbolic output of one layer or a list of layers.
@@ -117,7 +144,9 @@ def get_output(layer_or_layers: Layer | Sequence[Layer], inputs: TensorLike | Ma
     **kwargs
         Passed to every layer's ``get_output_for``, e.g.
         ``deterministic=True`` to turn off dropout and use batch-norm's
-        running averages.
+        running averages. A keyword no layer reads (one its
+        ``get_output_for`` does not name, nor its ``get_output_kwargs``
+        list) gives a warning, as in Lasagne, suggesting a close name.
 
     Examples
     --------
@@ -153,6 +182,8 @@ def get_output(layer_or_layers: Layer | Sequence[Layer], inputs: TensorLike | Ma
             if str(e).startswith(f"get_output: {layer!r}"):
                 raise
             raise type(e)(f"get_output: {layer!r}: {e}") from e
+    if kwargs:
+        _warn_unused_kwargs(layers, kwargs)
     outputs = [values[l] for l in _as_list(layer_or_layers)]
     return outputs if isinstance(layer_or_layers, (list, tuple)) else outputs[0]
 

@@ -1,5 +1,6 @@
-"""Normalization layers: batch normalization and local response
-normalization.
+"""Normalization layers: batch normalization, local response
+normalization, and standardization (the building block of
+:func:`instance_norm` and :func:`layer_norm`).
 
 Batch normalization uses the statistics of the mini-batch at training time
 and running averages of them (updated by every training function, with no
@@ -20,14 +21,23 @@ from .base import Incoming, Layer
 from .noise import _set_default_update
 from .shape import _constant_pad
 from .special import (
+    BiasLayer,
     NonlinearityLayer,
+    ScaleLayer,
     _broadcast_per_axis_param,
     _per_axis_param_shape,
     _resolve_shared_axes,
     _take_nonlinearity,
 )
 
-__all__ = ["LocalResponseNormalization2DLayer", "BatchNormLayer", "batch_norm"]
+__all__ = [
+    "LocalResponseNormalization2DLayer",
+    "BatchNormLayer",
+    "batch_norm",
+    "StandardizationLayer",
+    "instance_norm",
+    "layer_norm",
+]
 
 
 class LocalResponseNormalization2DLayer(Layer):
@@ -258,3 +268,131 @@ def batch_norm(layer: Layer, **kwargs) -> Layer:
     if nonlinearity is not None:
         layer = NonlinearityLayer(layer, nonlinearity, name=bn_name and bn_name + "_nonlin")
     return layer
+
+
+class StandardizationLayer(Layer):
+    """Standardizes each example over ``axes``:
+    ``(x - mean(x)) / sqrt(var(x) + epsilon)``, with the statistics of the
+    example itself (the same at training and test time).
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape.
+    axes : 'auto', int or tuple of int
+        The axes to compute the statistics over; ``'auto'`` is every axis but
+        the first (layer normalization).
+    epsilon : float
+        Added to the variance, for numerical stability.
+    **kwargs
+        Passed to :class:`~convnet.layers.Layer` (e.g. ``name``).
+
+    See Also
+    --------
+    instance_norm, layer_norm
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convnet.layers import InputLayer, StandardizationLayer, get_output
+    >>> l = StandardizationLayer(InputLayer((None, 4)), epsilon=0)
+    >>> get_output(l, np.array([[1.0, 2.0, 3.0, 4.0]])).eval().round(3)
+    array([[-1.342, -0.447,  0.447,  1.342]])
+    """
+
+    def __init__(self, incoming, axes="auto", epsilon=1e-4, **kwargs):
+        super().__init__(incoming, **kwargs)
+        ndim = len(self.input_shape)
+        if axes == "auto":
+            axes = tuple(range(1, ndim))
+        axes = (axes,) if isinstance(axes, int) else tuple(axes)
+        if not axes or not all(isinstance(a, int) and -ndim <= a < ndim for a in axes):
+            raise ValueError(f"axes {axes!r} must be axes of the {ndim}-dimensional input")
+        if epsilon < 0:
+            raise ValueError(f"epsilon must be non-negative, got {epsilon}")
+        self.axes = tuple(sorted(a % ndim for a in axes))
+        self.epsilon = epsilon
+
+    def get_output_for(self, input, **kwargs):
+        mean = input.mean(self.axes, keepdims=True)
+        std = pt.sqrt(input.var(self.axes, keepdims=True) + self.epsilon)
+        return (input - mean) / std
+
+
+def _normalize_before_nonlinearity(layer, axes, shared_axes, suffix, learn_scale, learn_bias, kwargs):
+    """``layer`` with its bias removed and its nonlinearity moved on top of a
+    :class:`StandardizationLayer` over ``axes`` and a learned scale and bias
+    shared over ``shared_axes``; the new layers are named after ``layer``."""
+    nonlinearity = _take_nonlinearity(layer)
+    if getattr(layer, "b", None) is not None:
+        del layer.params[layer.b]
+        layer.b = None
+    name = kwargs.pop("name", None) or (layer.name and layer.name + suffix)
+    layer = StandardizationLayer(layer, axes=axes, name=name, **kwargs)
+    if learn_scale:
+        layer = ScaleLayer(layer, shared_axes=shared_axes, name=name and name + "_scale")
+    if learn_bias:
+        layer = BiasLayer(layer, shared_axes=shared_axes, name=name and name + "_bias")
+    if nonlinearity is not None:
+        layer = NonlinearityLayer(layer, nonlinearity, name=name and name + "_nonlin")
+    return layer
+
+
+def instance_norm(layer, learn_scale=True, learn_bias=True, **kwargs):
+    """Instance normalization (Ulyanov et al., 2016) of ``layer``'s output
+    before its nonlinearity: each example's feature maps are standardized
+    over their spatial axes, then scaled and shifted per channel.
+
+    Removes ``layer``'s bias, sets its nonlinearity to the identity, and adds
+    a :class:`StandardizationLayer` (named ``name + '_in'``), a
+    :class:`~convnet.layers.ScaleLayer` and a :class:`~convnet.layers.BiasLayer`
+    (optional) and a :class:`~convnet.layers.NonlinearityLayer` on top.
+
+    Parameters
+    ----------
+    layer : Layer
+        A layer with output ``(batch, channels, spatial...)`` (at least 3-D).
+    learn_scale, learn_bias : bool
+        Whether to add the learned per-channel scale and bias.
+    **kwargs
+        Passed to :class:`StandardizationLayer` (e.g. ``epsilon``, ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Conv2DLayer, instance_norm
+    >>> l = instance_norm(Conv2DLayer(InputLayer((None, 3, 8, 8)), 4, 3, name='c'))
+    >>> l.name, l.input_layer.input_layer.scales.get_value().shape
+    ('c_in_nonlin', (4,))
+    """
+    if len(layer.output_shape) < 3:
+        raise ValueError(f"instance_norm needs a layer with at least 3 output dimensions, {layer!r} has output "
+                         f"shape {layer.output_shape}")
+    axes = tuple(range(2, len(layer.output_shape)))
+    return _normalize_before_nonlinearity(layer, axes, "auto", "_in", learn_scale, learn_bias, kwargs)
+
+
+def layer_norm(layer, **kwargs):
+    """Layer normalization (Ba et al., 2016) of ``layer``'s output before its
+    nonlinearity: each example is standardized over all its axes, then
+    scaled and shifted per channel (or unit).
+
+    Removes ``layer``'s bias, sets its nonlinearity to the identity, and adds
+    a :class:`StandardizationLayer` (named ``name + '_ln'``), a
+    :class:`~convnet.layers.ScaleLayer`, a :class:`~convnet.layers.BiasLayer`
+    and a :class:`~convnet.layers.NonlinearityLayer` on top.
+
+    Parameters
+    ----------
+    layer : Layer
+        The layer to normalize.
+    **kwargs
+        Passed to :class:`StandardizationLayer` (e.g. ``epsilon``, ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, DenseLayer, layer_norm
+    >>> l = layer_norm(DenseLayer(InputLayer((None, 10)), 5, name='fc'))
+    >>> [p.name for p in l.input_layer.input_layer.params], l.input_layer.b.get_value().shape
+    (['fc_ln_scale.scales'], (5,))
+    """
+    return _normalize_before_nonlinearity(layer, "auto", "auto", "_ln", True, True, kwargs)

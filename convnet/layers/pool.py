@@ -1,6 +1,7 @@
-"""Pooling layers: spatial pooling (:class:`Pool2DLayer`,
-:class:`MaxPool2DLayer`), global pooling (:class:`GlobalPoolLayer`),
-upscaling (:class:`Upscale2DLayer`) and pooling across feature maps
+"""Pooling layers: spatial pooling (:class:`Pool1DLayer`, :class:`Pool2DLayer`,
+:class:`MaxPool1DLayer`, :class:`MaxPool2DLayer`), global pooling
+(:class:`GlobalPoolLayer`), upscaling (:class:`Upscale1DLayer`,
+:class:`Upscale2DLayer`, :class:`Upscale3DLayer`) and pooling across feature maps
 (:class:`FeaturePoolLayer` for maxout, :class:`FeatureWTALayer`)."""
 from collections.abc import Callable
 
@@ -13,21 +14,106 @@ from .base import Incoming, Layer
 from .conv import _positive_tuple
 
 __all__ = [
+    "Pool1DLayer",
+    "MaxPool1DLayer",
     "Pool2DLayer",
     "MaxPool2DLayer",
     "GlobalPoolLayer",
+    "SpatialPyramidPoolingLayer",
+    "Upscale1DLayer",
     "Upscale2DLayer",
+    "Upscale3DLayer",
     "FeaturePoolLayer",
     "FeatureWTALayer",
 ]
 
-def _check_4d(input_shape):
-    if len(input_shape) != 4:
-        raise ValueError(f"expected a 4-dimensional input (batch, channels, rows, columns), "
+_SPATIAL_AXES = {1: "length", 2: "rows, columns", 3: "depth, rows, columns"}
+
+
+def _check_ndim(input_shape, n):
+    if len(input_shape) != n + 2:
+        raise ValueError(f"expected a {n + 2}-dimensional input (batch, channels, {_SPATIAL_AXES[n]}), "
                          f"got input shape {tuple(input_shape)}")
 
 
-class Pool2DLayer(Layer):
+class _PoolLayer(Layer):
+    """Pooling over the ``n`` trailing axes (``n`` = 1 or 2) of a
+    ``(batch, channels, ...)`` input; see :class:`Pool2DLayer`."""
+
+    n = 2
+
+    def __init__(self, incoming, pool_size, stride=None, pad=0, ignore_border=True, mode="max", **kwargs):
+        super().__init__(incoming, **kwargs)
+        n = self.n
+        _check_ndim(self.input_shape, n)
+        self.pool_size = _positive_tuple(pool_size, n, "pool_size")
+        self.stride = self.pool_size if stride is None else _positive_tuple(stride, n, "stride")
+        self.pad = as_tuple(pad, n, int_types)
+        if any(p < 0 for p in self.pad) or any(p >= s for p, s in zip(self.pad, self.pool_size)):
+            raise ValueError(f"pad {self.pad} must be non-negative and smaller than pool_size {self.pool_size}")
+        if any(self.pad) and not ignore_border:
+            raise ValueError(f"pad {self.pad} needs ignore_border=True")
+        if mode not in POOL_MODES:
+            raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
+        self.ignore_border = ignore_border
+        self.mode = mode
+
+    def get_output_shape_for(self, input_shape):
+        _check_ndim(input_shape, self.n)
+        spatial = input_shape[2:]
+        if self.ignore_border and any(
+            s is not None and s + 2 * p < ps for s, p, ps in zip(spatial, self.pad, self.pool_size)
+        ):
+            raise ValueError(f"the pooling region {self.pool_size} is larger than the input {tuple(spatial)} "
+                             f"padded by {self.pad} on each side (input shape {tuple(input_shape)})")
+        lengths = tuple(
+            None if s is None else pool_output_length(s, ps, st, p, self.ignore_border)
+            for s, ps, st, p in zip(spatial, self.pool_size, self.stride, self.pad)
+        )
+        return tuple(input_shape[:2]) + lengths
+
+    def get_output_for(self, input, **kwargs):
+        if self.n == 1:  # the 2-D op with a unit axis
+            pooled = pool2d(input.dimshuffle(0, 1, "x", 2), ws=(1,) + self.pool_size,
+                            ignore_border=self.ignore_border, stride=(1,) + self.stride, pad=(0,) + self.pad,
+                            mode=self.mode)
+            return pooled[:, :, 0, :]
+        return pool2d(input, ws=self.pool_size, ignore_border=self.ignore_border, stride=self.stride, pad=self.pad,
+                      mode=self.mode)
+
+
+class Pool1DLayer(_PoolLayer):
+    """1-D pooling over the last axis of a ``(batch, channels, length)``
+    input; the arguments are :class:`Pool2DLayer`'s, with one length each.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Pool1DLayer
+    >>> Pool1DLayer(InputLayer((None, 4, 11)), pool_size=3, stride=2, mode='average_inc_pad').output_shape
+    (None, 4, 5)
+    """
+
+    n = 1
+
+    def __init__(self, incoming, pool_size, stride=None, pad=0, ignore_border=True, mode="max", **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode, **kwargs)
+
+
+class MaxPool1DLayer(Pool1DLayer):
+    """1-D max-pooling: :class:`Pool1DLayer` with ``mode='max'``.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, MaxPool1DLayer
+    >>> MaxPool1DLayer(InputLayer((None, 4, 11)), pool_size=2, ignore_border=False).output_shape
+    (None, 4, 6)
+    """
+
+    def __init__(self, incoming, pool_size, stride=None, pad=0, ignore_border=True, **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
+
+
+class Pool2DLayer(_PoolLayer):
     """2-D pooling over the two trailing axes of a
     ``(batch, channels, rows, columns)`` input.
 
@@ -76,39 +162,10 @@ class Pool2DLayer(Layer):
     (None, 16, 16, 16)
     """
 
-    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = (0, 0),
-                 ignore_border: bool = True, mode: str = "max", **kwargs) -> None:
-        super().__init__(incoming, **kwargs)
-        _check_4d(self.input_shape)
-        self.pool_size = _positive_tuple(pool_size, 2, "pool_size")
-        self.stride = self.pool_size if stride is None else _positive_tuple(stride, 2, "stride")
-        self.pad = as_tuple(pad, 2, int_types)
-        if any(p < 0 for p in self.pad) or any(p >= s for p, s in zip(self.pad, self.pool_size)):
-            raise ValueError(f"pad {self.pad} must be non-negative and smaller than pool_size {self.pool_size}")
-        if any(self.pad) and not ignore_border:
-            raise ValueError(f"pad {self.pad} needs ignore_border=True")
-        if mode not in POOL_MODES:
-            raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
-        self.ignore_border = ignore_border
-        self.mode = mode
-
-    def get_output_shape_for(self, input_shape):
-        _check_4d(input_shape)
-        spatial = input_shape[2:]
-        if self.ignore_border and any(
-            s is not None and s + 2 * p < ps for s, p, ps in zip(spatial, self.pad, self.pool_size)
-        ):
-            raise ValueError(f"the pooling region {self.pool_size} is larger than the input {tuple(spatial)} "
-                             f"padded by {self.pad} on each side (input shape {tuple(input_shape)})")
-        lengths = tuple(
-            None if s is None else pool_output_length(s, ps, st, p, self.ignore_border)
-            for s, ps, st, p in zip(spatial, self.pool_size, self.stride, self.pad)
-        )
-        return tuple(input_shape[:2]) + lengths
-
-    def get_output_for(self, input, **kwargs):
-        return pool2d(input, ws=self.pool_size, ignore_border=self.ignore_border, stride=self.stride, pad=self.pad,
-                      mode=self.mode)
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None,
+                 pad: int | tuple[int, ...] = (0, 0), ignore_border: bool = True, mode: str = "max",
+                 **kwargs) -> None:
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode, **kwargs)
 
 
 class MaxPool2DLayer(Pool2DLayer):
@@ -179,7 +236,141 @@ class GlobalPoolLayer(Layer):
         return self.pool_function(input, axis=tuple(range(2, input.ndim)))
 
 
-class Upscale2DLayer(Layer):
+class SpatialPyramidPoolingLayer(Layer):
+    """Spatial pyramid pooling (He et al., 2015): pools each feature map of a
+    ``(batch, channels, rows, columns)`` input into ``n x n`` bins for each
+    ``n`` in ``pool_dims`` and concatenates the bins, giving
+    ``(batch, channels, sum(n * n))`` whatever the input's size.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 4-D input shape.
+    pool_dims : list of int
+        The number of bins per axis of each pyramid level.
+    mode : {'max', 'average_inc_pad', 'average_exc_pad'}
+        How a bin is pooled.
+    implementation : {'fast', 'kaiming'}
+        ``'kaiming'``: bin ``i`` of ``n`` covers ``[floor(i * s / n),
+        ceil((i + 1) * s / n))`` of an axis of length ``s`` (He et al.'s
+        appendix A); works for any input size, known or not, on the Python
+        and Numba backends. ``'fast'``: one pooling of window
+        ``ceil(s / n)`` and stride ``floor(s / n)`` per level (Lasagne's
+        default); needs known rows and columns, of at least ``n``, and runs
+        on every backend.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, SpatialPyramidPoolingLayer
+    >>> SpatialPyramidPoolingLayer(InputLayer((None, 16, 13, 13))).output_shape
+    (None, 16, 21)
+    >>> SpatialPyramidPoolingLayer(InputLayer((None, 16, None, None)), implementation='kaiming').output_shape
+    (None, 16, 21)
+    """
+
+    _MODES = ("max", "average_inc_pad", "average_exc_pad")
+
+    def __init__(self, incoming, pool_dims=(4, 2, 1), mode="max", implementation="fast", **kwargs):
+        super().__init__(incoming, **kwargs)
+        _check_ndim(self.input_shape, 2)
+        self.pool_dims = list(pool_dims)
+        if not self.pool_dims or not all(isinstance(n, int_types) and n > 0 for n in self.pool_dims):
+            raise ValueError(f"pool_dims must be positive ints, got {pool_dims!r}")
+        if mode not in self._MODES:
+            raise ValueError(f"mode must be one of {self._MODES}, got {mode!r}")
+        if implementation not in ("fast", "kaiming"):
+            raise ValueError(f"implementation must be 'fast' or 'kaiming', got {implementation!r}")
+        if implementation == "fast":
+            rows_columns = self.input_shape[2:]
+            if None in rows_columns:
+                raise ValueError(f"implementation='fast' needs known rows and columns, got input shape "
+                                 f"{self.input_shape}; implementation='kaiming' takes any size")
+            if any(s < n for s in rows_columns for n in self.pool_dims):
+                raise ValueError(f"implementation='fast' needs rows and columns {rows_columns} of at least each of "
+                                 f"pool_dims {self.pool_dims}")
+        self.mode = mode
+        self.implementation = implementation
+
+    def get_output_shape_for(self, input_shape):
+        _check_ndim(input_shape, 2)
+        return (input_shape[0], input_shape[1], sum(n * n for n in self.pool_dims))
+
+    def get_output_for(self, input, **kwargs):
+        levels = []
+        for n in self.pool_dims:
+            if self.implementation == "fast":
+                window = tuple(-(-s // n) for s in self.input_shape[2:])
+                stride = tuple(s // n for s in self.input_shape[2:])
+                pooled = pool2d(input, ws=window, stride=stride, ignore_border=True, mode=self.mode)
+                # n * n, not flatten's product of shapes: the gradient of the
+                # concatenation splits by these lengths, which JAX needs static
+                levels.append(pooled.reshape((input.shape[0], input.shape[1], n * n)))
+                continue
+            reduce = pt.max if self.mode == "max" else pt.mean
+            rows, columns = input.shape[2], input.shape[3]
+
+            def bounds(i, length, n=n):
+                start = pt.cast(pt.floor(i * length / n), "int64")
+                return start, pt.cast(pt.ceil((i + 1) * length / n), "int64")
+
+            for r in range(n):
+                r0, r1 = bounds(r, rows)
+                for c in range(n):
+                    c0, c1 = bounds(c, columns)
+                    levels.append(reduce(input[:, :, r0:r1, c0:c1], axis=(2, 3)).dimshuffle(0, 1, "x"))
+        return pt.concatenate(levels, axis=2)
+
+
+class _UpscaleLayer(Layer):
+    """Upscaling of the ``n`` trailing axes of a ``(batch, channels, ...)``
+    input by integer factors; see :class:`Upscale2DLayer`."""
+
+    n = 2
+
+    def __init__(self, incoming, scale_factor, mode="repeat", **kwargs):
+        super().__init__(incoming, **kwargs)
+        _check_ndim(self.input_shape, self.n)
+        self.scale_factor = _positive_tuple(scale_factor, self.n, "scale_factor")
+        if mode not in ("repeat", "dilate"):
+            raise ValueError(f"mode must be 'repeat' or 'dilate', got {mode!r}")
+        self.mode = mode
+
+    def get_output_shape_for(self, input_shape):
+        _check_ndim(input_shape, self.n)
+        return tuple(input_shape[:2]) + tuple(
+            None if s is None else s * f for s, f in zip(input_shape[2:], self.scale_factor)
+        )
+
+    def get_output_for(self, input, **kwargs):
+        if self.mode == "dilate":
+            shape = (input.shape[0], input.shape[1],
+                     *[input.shape[axis] * f for axis, f in enumerate(self.scale_factor, start=2)])
+            corners = (slice(None), slice(None), *[slice(None, None, f) for f in self.scale_factor])
+            return pt.set_subtensor(pt.zeros(shape, dtype=input.dtype)[corners], input)
+        upscaled = input
+        for axis, f in enumerate(self.scale_factor, start=2):
+            if f > 1:
+                upscaled = pt.repeat(upscaled, f, axis=axis)
+        return upscaled
+
+
+class Upscale1DLayer(_UpscaleLayer):
+    """Upscales the last axis of a ``(batch, channels, length)`` input by an
+    integer factor; the arguments are :class:`Upscale2DLayer`'s.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Upscale1DLayer
+    >>> Upscale1DLayer(InputLayer((None, 8, 7)), scale_factor=3).output_shape
+    (None, 8, 21)
+    """
+
+    n = 1
+
+
+class Upscale2DLayer(_UpscaleLayer):
     """Upscales the two trailing axes of a ``(batch, channels, rows, columns)``
     input by integer factors.
 
@@ -204,31 +395,22 @@ class Upscale2DLayer(Layer):
     (None, 8, 14, 21)
     """
 
-    def __init__(self, incoming: Incoming, scale_factor: int | tuple[int, ...], mode: str = "repeat", **kwargs) -> None:
-        super().__init__(incoming, **kwargs)
-        _check_4d(self.input_shape)
-        self.scale_factor = _positive_tuple(scale_factor, 2, "scale_factor")
-        if mode not in ("repeat", "dilate"):
-            raise ValueError(f"mode must be 'repeat' or 'dilate', got {mode!r}")
-        self.mode = mode
+    n = 2
 
-    def get_output_shape_for(self, input_shape):
-        _check_4d(input_shape)
-        return tuple(input_shape[:2]) + tuple(
-            None if s is None else s * f for s, f in zip(input_shape[2:], self.scale_factor)
-        )
 
-    def get_output_for(self, input, **kwargs):
-        rows, columns = self.scale_factor
-        if self.mode == "dilate":
-            shape = (input.shape[0], input.shape[1], input.shape[2] * rows, input.shape[3] * columns)
-            return pt.set_subtensor(pt.zeros(shape, dtype=input.dtype)[:, :, ::rows, ::columns], input)
-        upscaled = input
-        if rows > 1:
-            upscaled = pt.repeat(upscaled, rows, axis=2)
-        if columns > 1:
-            upscaled = pt.repeat(upscaled, columns, axis=3)
-        return upscaled
+class Upscale3DLayer(_UpscaleLayer):
+    """Upscales the three trailing axes of a ``(batch, channels, depth, rows,
+    columns)`` input by integer factors; the arguments are
+    :class:`Upscale2DLayer`'s, with three factors.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Upscale3DLayer
+    >>> Upscale3DLayer(InputLayer((None, 8, 2, 3, 4)), scale_factor=(1, 2, 3), mode='dilate').output_shape
+    (None, 8, 2, 6, 12)
+    """
+
+    n = 3
 
 
 def _feature_axis(axis, input_shape):

@@ -23,7 +23,7 @@ from pytensor.tensor.variable import TensorVariable
 from .. import init, nonlinearities
 from ..typing import Nonlinearity, ParamSpec, Shape
 from ..utils import floatX, int_types
-from .base import Incoming, Layer
+from .base import Incoming, Layer, MergeLayer
 
 __all__ = [
     "NonlinearityLayer",
@@ -33,6 +33,9 @@ __all__ = [
     "ExpressionLayer",
     "ParametricRectifierLayer",
     "prelu",
+    "RandomizedRectifierLayer",
+    "rrelu",
+    "InverseLayer",
 ]
 
 
@@ -371,3 +374,119 @@ def prelu(layer: Layer, **kwargs) -> "ParametricRectifierLayer":
     """
     _take_nonlinearity(layer)
     return ParametricRectifierLayer(layer, **kwargs)
+
+
+class RandomizedRectifierLayer(Layer):
+    """Randomized leaky rectifier (RReLU, Xu et al. 2015):
+    ``max(input, 0) + a * min(input, 0)`` with the slope ``a`` drawn
+    uniformly from ``[lower, upper]`` at every training step (shared over
+    ``shared_axes``), and ``(lower + upper) / 2`` when
+    :func:`~convnet.layers.get_output` is called with ``deterministic=True``.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected input shape.
+    lower, upper : float
+        The range of the slopes (``0 <= lower <= upper <= 1``).
+    shared_axes : 'auto', 'all', int or tuple of int
+        The axes a slope is shared over; ``'auto'`` is all axes but the
+        second: one slope per channel.
+    **kwargs
+        Passed to :class:`~convnet.layers.Layer` (e.g. ``name``).
+
+    References
+    ----------
+    B. Xu, N. Wang, T. Chen and M. Li (2015): Empirical Evaluation of
+    Rectified Activations in Convolutional Network. arXiv:1505.00853.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, RandomizedRectifierLayer
+    >>> RandomizedRectifierLayer(InputLayer((None, 16, 8, 8)), lower=0.1, upper=0.3).shared_axes
+    (0, 2, 3)
+    """
+
+    def __init__(self, incoming, lower=0.3, upper=0.8, shared_axes="auto", **kwargs):
+        super().__init__(incoming, **kwargs)
+        if not 0 <= lower <= upper <= 1:
+            raise ValueError(f"the slopes' range needs 0 <= lower <= upper <= 1, got lower={lower}, upper={upper}")
+        self.lower = lower
+        self.upper = upper
+        self.shared_axes = _resolve_shared_axes(shared_axes, len(self.input_shape))
+        from .noise import _RandomStreams  # noise imports this module
+
+        self._streams = _RandomStreams()
+
+    def get_output_for(self, input, deterministic=False, **kwargs):
+        if deterministic or self.upper == self.lower:
+            slope = (self.upper + self.lower) / 2.0
+        else:
+            shape = [1 if axis in self.shared_axes else input.shape[axis] for axis in range(input.ndim)]
+            slope = self._streams.draw("uniform", self.lower, self.upper, size=shape)
+            slope = pt.specify_broadcastable(pt.cast(slope, input.dtype), *self.shared_axes)
+        return pt.maximum(input, 0) + slope * pt.minimum(input, 0)
+
+
+def rrelu(layer, **kwargs):
+    """Replace ``layer``'s nonlinearity by a randomized leaky rectifier.
+
+    Sets ``layer.nonlinearity`` (if it has one) to the identity and adds a
+    :class:`RandomizedRectifierLayer` (given ``**kwargs``) on top.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, DenseLayer, rrelu
+    >>> l_dense = DenseLayer(InputLayer((None, 10)), num_units=5)
+    >>> rrelu(l_dense).input_layer is l_dense
+    True
+    """
+    _take_nonlinearity(layer)
+    return RandomizedRectifierLayer(layer, **kwargs)
+
+
+class InverseLayer(MergeLayer):
+    """The transpose of ``layer``'s linear map: the gradient of ``layer``'s
+    output with respect to its input, applied to ``incoming``.
+
+    For a dense or convolution layer without nonlinearity this multiplies by
+    ``W``'s transpose (a transposed convolution); for max-pooling it routes
+    each value back to the position of its maximum; in general it uses the
+    derivative at ``layer``'s current input (Zeiler & Fergus's
+    deconvolutional networks, autoencoders with tied weights).
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer to invert, shaped like ``layer``'s output.
+    layer : Layer
+        The layer whose transpose to apply; it must have a single input
+        layer, which must be in the same network.
+    **kwargs
+        Passed to :class:`~convnet.layers.MergeLayer` (e.g. ``name``).
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, DenseLayer, InverseLayer
+    >>> l_in = InputLayer((None, 10))
+    >>> l_enc = DenseLayer(l_in, 4, nonlinearity=None)
+    >>> InverseLayer(l_enc, l_enc).output_shape
+    (None, 10)
+    """
+
+    def __init__(self, incoming, layer, **kwargs):
+        if getattr(layer, "input_layer", None) is None:
+            raise ValueError(f"InverseLayer needs a layer with one input layer, {layer!r} has none")
+        super().__init__([incoming, layer, layer.input_layer], **kwargs)
+        incoming_shape, layer_shape = self.input_shapes[0], self.input_shapes[1]
+        if len(incoming_shape) != len(layer_shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(incoming_shape, layer_shape)):
+            raise ValueError(f"the incoming shape {incoming_shape} must be the output shape {layer_shape} "
+                             f"of the inverted layer {layer!r}")
+
+    def get_output_shape_for(self, input_shapes):
+        return input_shapes[2]
+
+    def get_output_for(self, inputs, **kwargs):
+        input, layer_out, layer_in = inputs
+        return pytensor.grad(None, wrt=layer_in, known_grads={layer_out: input})

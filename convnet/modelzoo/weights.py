@@ -19,10 +19,18 @@
 * ``'npz'``: convnet's own parameter files, keys ``{layer}.{param}``, as
   :mod:`convnet.checkpoint` writes them (:func:`save_weights`);
   no pickle, safe to load from anywhere. They hold parameters only, so the
-  pre-processing is not stored.
+  pre-processing is not stored. Lasagne scripts' ``np.savez(path,
+  *get_all_param_values(net))`` files (keys ``arr_0``, ``arr_1``, ...) are
+  read as *positional* arrays.
 * ``'safetensors'``: the same keys in a safetensors file, which
   :func:`save_weights` writes for a path ending in ``.safetensors`` (for
   other tools to read); no pickle either.
+
+Lasagne pickles of other architectures than VGG (Lasagne Recipes' ResNets,
+Inception, ...) are read as positional arrays too. Positional arrays are
+loaded in Lasagne's parameter order, :func:`~convnet.layers.get_all_params`
+of the output layer, which convnet's layers keep (batch normalization:
+``beta``, ``gamma``, ``mean``, ``inv_std``).
 
 Every format is read into memory and turned into ``{layer}.{param}`` arrays
 first; :func:`load_weights` then checks every name and shape against the
@@ -52,6 +60,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..checkpoint import load_params, read_npz, read_safetensors, save_params
+from ..layers import set_all_param_values
 from .network import NetworkDict, layer_mapping
 from .preprocessing import Preprocessing
 from .vgg import VGG_CONFIGS, vgg_weight_layer_names
@@ -111,6 +120,19 @@ def _detect_format(path):
     return "torchvision" if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names) else "npz"
 
 
+def _positional(values):
+    """Arrays without names, keyed ``arr_0``, ``arr_1``, ... as ``np.savez`` keys them."""
+    return OrderedDict((f"arr_{i}", np.asarray(v)) for i, v in enumerate(values))
+
+
+def _positional_values(arrays):
+    """The values of positional ``arrays`` in order, or None if they are named."""
+    keys = list(arrays)
+    if keys and sorted(keys) == sorted(f"arr_{i}" for i in range(len(keys))):
+        return [arrays[f"arr_{i}"] for i in range(len(keys))]
+    return None
+
+
 def _read_npz(path):
     return Weights(read_npz(path), None, None, "npz")
 
@@ -129,15 +151,13 @@ def _read_lasagne_pickle(path, allow_pickle):
         raise ValueError(f"{path}: not a Lasagne model-zoo pickle: expected a dict with 'param values'")
     values = list(model["param values"])
     depths = {2 * len(vgg_weight_layer_names(depth)): depth for depth in VGG_CONFIGS}
-    if len(values) not in depths:
-        expected = ", ".join(f"VGG-{depth}: {count}" for count, depth in depths.items())
-        raise ValueError(f"{path}: 'param values' holds {len(values)} arrays, but a VGG pickle holds W and b of "
-                         f"each layer ({expected})")
-    names = vgg_weight_layer_names(depths[len(values)])
-    arrays = OrderedDict()
-    for name, W, b in zip(names, values[0::2], values[1::2]):
-        arrays[f"{name}.W"] = np.asarray(W)
-        arrays[f"{name}.b"] = np.asarray(b)
+    if len(values) in depths and all(np.ndim(W) == 4 for W in values[0:-6:2]):
+        arrays = OrderedDict()
+        for name, W, b in zip(vgg_weight_layer_names(depths[len(values)]), values[0::2], values[1::2]):
+            arrays[f"{name}.W"] = np.asarray(W)
+            arrays[f"{name}.b"] = np.asarray(b)
+    else:  # another architecture: the arrays in Lasagne's parameter order
+        arrays = _positional(values)
     mean = model.get("mean value")
     preprocessing = None if mean is None else Preprocessing.caffe(np.asarray(mean, dtype=np.float64))
     words = model.get("synset words")
@@ -249,8 +269,12 @@ def read_weights(path, format=None, allow_pickle=False):
 def load_weights(net, path, format=None, allow_pickle=False, exclude=()):
     """Set a network's parameters from a weights file, all or nothing.
 
-    The file is read completely (:func:`read_weights`), then every
-    parameter of the network must be in it under its ``{layer}.{param}``
+    The file is read completely (:func:`read_weights`). Positional arrays
+    (``np.savez(path, *get_all_param_values(net))``, Lasagne pickles of
+    architectures other than VGG) must match the network's parameters in
+    Lasagne's order (:func:`~convnet.layers.set_all_param_values` of the
+    output layer, the last of a mapping) in number and shapes. Otherwise every
+    parameter of the network must be in the file under its ``{layer}.{param}``
     name with the same shape, and the file must have nothing else, except
     for the layers in ``exclude``. Otherwise a ``ValueError`` names the
     file and every missing, unexpected or misshapen parameter, and no
@@ -299,17 +323,31 @@ def load_weights(net, path, format=None, allow_pickle=False, exclude=()):
     layers = layer_mapping(net)
     weights = read_weights(path, format, allow_pickle)
     excluded = set(exclude)
-    try:
-        load_params(OrderedDict((name, layer) for name, layer in layers.items() if name not in excluded),
-                    {key: value for key, value in weights.arrays.items() if key.rpartition(".")[0] not in excluded})
-    except ValueError as e:
-        raise ValueError(f"{os.fspath(path)}: {e}") from None
+    positional = _positional_values(weights.arrays)
+    if positional is not None:
+        if excluded:
+            raise ValueError(f"{os.fspath(path)}: holds arrays without layer names (Lasagne's order), "
+                             "so no layer can be excluded")
+        try:
+            set_all_param_values(next(reversed(layers.values())), positional)
+        except ValueError as e:
+            raise ValueError(f"{os.fspath(path)}: {e}") from None
+    else:
+        _load_named(layers, weights, excluded, path)
     if isinstance(net, NetworkDict):
         if weights.preprocessing is not None:
             net.preprocessing = weights.preprocessing
         if weights.class_names is not None and not excluded:
             net.class_names = weights.class_names
     return weights.preprocessing
+
+
+def _load_named(layers, weights, excluded, path):
+    try:
+        load_params(OrderedDict((name, layer) for name, layer in layers.items() if name not in excluded),
+                    {key: value for key, value in weights.arrays.items() if key.rpartition(".")[0] not in excluded})
+    except ValueError as e:
+        raise ValueError(f"{os.fspath(path)}: {e}") from None
 
 
 def save_weights(net, path):

@@ -31,7 +31,28 @@ def build_network_of_every_layer():
     scaled = L.ExpressionLayer(L.BiasLayer(L.ScaleLayer(flat)), lambda x: 0.5 * x)
     hidden = L.DenseLayer(L.DropoutLayer(scaled, p=0.2), 16)
     branch = L.DenseLayer(L.FlattenLayer(L.GlobalPoolLayer(L.Pool2DLayer(sliced, 2, mode="sum"))), 16)
-    joined = L.ElemwiseSumLayer([hidden, branch])
+    # sequences: the 8 sliced channels as time steps of 36 features
+    seq = L.ReshapeLayer(sliced, ([0], 8, 36))
+    final = {"only_return_final": True}
+    recurrent = L.ConcatLayer([
+        L.RecurrentLayer(seq, 4, nonlinearity=nonlinearities.tanh, **final),
+        L.LSTMLayer(seq, 4, backwards=True, **final),
+        L.GRULayer(seq, 4, **final),
+        L.CustomRecurrentLayer(seq, L.DenseLayer(L.InputLayer((None, 36)), 4, nonlinearity=None),
+                               L.DenseLayer(L.InputLayer((None, 4)), 4, nonlinearity=None), **final),
+    ])
+    normalized = L.RandomizedRectifierLayer(L.StandardizationLayer(recurrent))
+    encoded = L.DenseLayer(normalized, 6, nonlinearity=None)
+    indices = L.ExpressionLayer(seq, lambda x: pt.cast(x[:, 0, :3] > 0, "int32"), output_shape=(None, 3))
+    embedded = L.FlattenLayer(L.EmbeddingLayer(indices, input_size=2, output_size=2))
+    signal = L.Conv1DLayer(seq, 4, 3, pad="same")
+    signal = L.Upscale1DLayer(L.Pool1DLayer(L.MaxPool1DLayer(signal, 2), 2, mode="average_exc_pad"), 2)
+    volume = L.Upscale3DLayer(L.ReshapeLayer(signal, ([0], 1, 4, 2, 9)), (1, 1, 2))
+    sequence_branch = L.DenseLayer(L.ConcatLayer([L.InverseLayer(encoded, encoded), embedded,
+                                                  L.FlattenLayer(volume),
+                                                  L.FlattenLayer(L.SpatialPyramidPoolingLayer(sliced, [2, 1]))]),
+                                   16)
+    joined = L.ElemwiseSumLayer([hidden, branch, sequence_branch])
     return l_in, L.NonlinearityLayer(L.DenseLayer(joined, 5, nonlinearity=None), nonlinearities.softmax)
 
 
