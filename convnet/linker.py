@@ -186,10 +186,8 @@ _NO_COMPILED_CODE = _no_compiled_code
 def _build_node_function(op, node, signature):
     """The node's compiled function for ``signature`` (Numba types of the
     inputs), or None when the Op has no cacheable Numba implementation."""
-    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
-
     try:
-        jitable, key = numba_funcify_and_cache_key(op, node=node)
+        jitable, key = _funcify(op, node)
     except (NotImplementedError, RuntimeError):
         # No Numba implementation, or one that needs the Numba linker's own
         # rewrites: the Op's ``perform`` computes the same thing.
@@ -209,6 +207,29 @@ def _build_node_function(op, node, signature):
             return dispatcher(*inputs)
     run.dispatcher = dispatcher
     return run
+
+
+def _funcify(op, node):
+    """PyTensor's ``numba_funcify_and_cache_key`` for the node, once per Op,
+    input types (constants with their values) and output types in a process:
+    each call registers new Numba typing templates that are never freed, 1 MB
+    per fit of a small network in a grid search before this."""
+    from pytensor.graph.basic import Constant
+    from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+
+    inputs = tuple((str(v.type), np.asarray(v.data).tobytes()) if isinstance(v, Constant) else v.type
+                   for v in node.inputs)
+    memo = (op, inputs, tuple(v.type for v in node.outputs))
+    try:
+        return _funcified[memo]
+    except KeyError:
+        result = _funcified[memo] = numba_funcify_and_cache_key(op, node=node)
+        return result
+    except TypeError:  # something unhashable: no memo
+        return numba_funcify_and_cache_key(op, node=node)
+
+
+_funcified = {}
 
 
 # One dispatcher per signature and process: a ResNet has hundreds of nodes but

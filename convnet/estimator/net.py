@@ -202,7 +202,7 @@ class NeuralNet(BaseEstimator):
         ends. An epoch handler stops training by raising ``StopIteration``.
     mode : str or pytensor.compile.Mode, optional
         PyTensor's compilation mode; None uses the mode of convnet's device
-        (:func:`convnet.config.get_mode`: Numba on the CPU). ``"FAST_COMPILE"``
+        (:func:`convnet.config.get_mode`: convnet's CPU linker by default). ``"FAST_COMPILE"``
         compiles in a fraction of a second and runs slower.
     verbose : int, optional
         0 is silent; 1 prints the layers (:func:`convnet.layers.summary`), a

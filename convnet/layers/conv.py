@@ -267,9 +267,13 @@ class Conv1DLayer(BaseConvLayer):
     ((None, 8, 48), (8, 2, 5))
     """
 
-    def __init__(self, incoming, num_filters, filter_size, stride=1, pad=0, untie_biases=False,
-                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
-                 flip_filters=True, convolution=conv1d, dilation=1, **kwargs):
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = 1, pad: int | tuple[int, ...] | str = 0,
+                 untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify, flip_filters: bool = True,
+                 convolution: Callable[..., TensorVariable] = conv1d, dilation: int | tuple[int, ...] = 1,
+                 **kwargs) -> None:
         super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity,
                          flip_filters, dilation, n=1, **kwargs)
         self.convolution = convolution

@@ -1,7 +1,8 @@
 """Embedding: :class:`EmbeddingLayer` maps integer indices to learned vectors."""
 from .. import init
+from ..typing import ParamSpec
 from ..utils import int_types
-from .base import Layer
+from .base import Incoming, Layer
 
 __all__ = ["EmbeddingLayer"]
 
@@ -38,7 +39,8 @@ class EmbeddingLayer(Layer):
     array([0., 0., 1., 0.], dtype=float32)
     """
 
-    def __init__(self, incoming, input_size, output_size, W=init.Normal(), **kwargs):
+    def __init__(self, incoming: Incoming, input_size: int, output_size: int, W: ParamSpec = init.Normal(),
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         for name, value in (("input_size", input_size), ("output_size", output_size)):
             if not isinstance(value, int_types) or value <= 0:

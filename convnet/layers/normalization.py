@@ -300,7 +300,8 @@ class StandardizationLayer(Layer):
     array([[-1.342, -0.447,  0.447,  1.342]])
     """
 
-    def __init__(self, incoming, axes="auto", epsilon=1e-4, **kwargs):
+    def __init__(self, incoming: Incoming, axes: str | int | tuple[int, ...] = "auto", epsilon: float = 1e-4,
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         ndim = len(self.input_shape)
         if axes == "auto":

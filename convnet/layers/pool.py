@@ -3,7 +3,7 @@
 (:class:`GlobalPoolLayer`), upscaling (:class:`Upscale1DLayer`,
 :class:`Upscale2DLayer`, :class:`Upscale3DLayer`) and pooling across feature maps
 (:class:`FeaturePoolLayer` for maxout, :class:`FeatureWTALayer`)."""
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytensor.tensor as pt
 from pytensor.tensor.variable import TensorVariable
@@ -42,7 +42,9 @@ class _PoolLayer(Layer):
 
     n = 2
 
-    def __init__(self, incoming, pool_size, stride=None, pad=0, ignore_border=True, mode="max", **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = 0,
+                 ignore_border: bool = True, mode: str = "max", **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         n = self.n
         _check_ndim(self.input_shape, n)
@@ -95,7 +97,9 @@ class Pool1DLayer(_PoolLayer):
 
     n = 1
 
-    def __init__(self, incoming, pool_size, stride=None, pad=0, ignore_border=True, mode="max", **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = 0,
+                 ignore_border: bool = True, mode: str = "max", **kwargs) -> None:
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode, **kwargs)
 
 
@@ -109,7 +113,9 @@ class MaxPool1DLayer(Pool1DLayer):
     (None, 4, 6)
     """
 
-    def __init__(self, incoming, pool_size, stride=None, pad=0, ignore_border=True, **kwargs):
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = 0,
+                 ignore_border: bool = True, **kwargs) -> None:
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 
 
@@ -272,7 +278,8 @@ class SpatialPyramidPoolingLayer(Layer):
 
     _MODES = ("max", "average_inc_pad", "average_exc_pad")
 
-    def __init__(self, incoming, pool_dims=(4, 2, 1), mode="max", implementation="fast", **kwargs):
+    def __init__(self, incoming: Incoming, pool_dims: Sequence[int] = (4, 2, 1), mode: str = "max",
+                 implementation: str = "fast", **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         _check_ndim(self.input_shape, 2)
         self.pool_dims = list(pool_dims)
@@ -329,7 +336,8 @@ class _UpscaleLayer(Layer):
 
     n = 2
 
-    def __init__(self, incoming, scale_factor, mode="repeat", **kwargs):
+    def __init__(self, incoming: Incoming, scale_factor: int | tuple[int, ...], mode: str = "repeat",
+                 **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         _check_ndim(self.input_shape, self.n)
         self.scale_factor = _positive_tuple(scale_factor, self.n, "scale_factor")

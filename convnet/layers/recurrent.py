@@ -46,8 +46,9 @@ import pytensor.tensor as pt
 from pytensor.gradient import grad_clip
 
 from .. import init, nonlinearities
+from ..typing import Nonlinearity, ParamSpec
 from ..utils import unroll_scan
-from .base import Layer, MergeLayer
+from .base import Incoming, Layer, MergeLayer
 from .dense import DenseLayer
 from .helper import get_all_layers, get_all_params, get_output
 from .input import InputLayer
@@ -191,10 +192,12 @@ class CustomRecurrentLayer(_RecurrentBase):
     (None, 10, 6)
     """
 
-    def __init__(self, incoming, input_to_hidden, hidden_to_hidden, nonlinearity=nonlinearities.rectify,
-                 hid_init=init.Constant(0.0), backwards=False, learn_init=False, gradient_steps=-1,
-                 grad_clipping=0, unroll_scan=False, precompute_input=True, mask_input=None,
-                 only_return_final=False, **kwargs):
+    def __init__(self, incoming: Incoming, input_to_hidden: Layer, hidden_to_hidden: Layer,
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 hid_init: ParamSpec | Layer = init.Constant(0.0), backwards: bool = False,
+                 learn_init: bool = False, gradient_steps: int = -1, grad_clipping: float = 0,
+                 unroll_scan: bool = False, precompute_input: bool = True, mask_input: Layer | None = None,
+                 only_return_final: bool = False, **kwargs) -> None:
         super().__init__(incoming, {"hid_init": hid_init}, mask_input, backwards, learn_init, gradient_steps,
                          grad_clipping, unroll_scan, precompute_input, only_return_final, **kwargs)
         for what, network in (("input_to_hidden", input_to_hidden), ("hidden_to_hidden", hidden_to_hidden)):
@@ -294,10 +297,13 @@ class RecurrentLayer(CustomRecurrentLayer):
     ['rnn.hid_init', 'rnn.input_to_hidden.W', 'rnn.input_to_hidden.b', 'rnn.hidden_to_hidden.W']
     """
 
-    def __init__(self, incoming, num_units, W_in_to_hid=init.Uniform(), W_hid_to_hid=init.Uniform(),
-                 b=init.Constant(0.0), nonlinearity=nonlinearities.rectify, hid_init=init.Constant(0.0),
-                 backwards=False, learn_init=False, gradient_steps=-1, grad_clipping=0, unroll_scan=False,
-                 precompute_input=True, mask_input=None, only_return_final=False, **kwargs):
+    def __init__(self, incoming: Incoming, num_units: int, W_in_to_hid: ParamSpec = init.Uniform(),
+                 W_hid_to_hid: ParamSpec = init.Uniform(), b: ParamSpec | None = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify,
+                 hid_init: ParamSpec | Layer = init.Constant(0.0), backwards: bool = False,
+                 learn_init: bool = False, gradient_steps: int = -1, grad_clipping: float = 0,
+                 unroll_scan: bool = False, precompute_input: bool = True, mask_input: Layer | None = None,
+                 only_return_final: bool = False, **kwargs) -> None:
         input_shape = incoming if isinstance(incoming, tuple) else incoming.output_shape
         name = kwargs.get("name")
         basename = f"{name}." if name else ""
@@ -326,8 +332,9 @@ class Gate:
     >>> cell = Gate(W_cell=None, nonlinearity=nonlinearities.tanh)
     """
 
-    def __init__(self, W_in=init.Normal(0.1), W_hid=init.Normal(0.1), W_cell=init.Normal(0.1),
-                 b=init.Constant(0.0), nonlinearity=nonlinearities.sigmoid):
+    def __init__(self, W_in: ParamSpec = init.Normal(0.1), W_hid: ParamSpec = init.Normal(0.1),
+                 W_cell: ParamSpec | None = init.Normal(0.1), b: ParamSpec = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.sigmoid) -> None:
         self.W_in = W_in
         self.W_hid = W_hid
         if W_cell is not None:
@@ -400,11 +407,14 @@ class LSTMLayer(_GatedBase):
     ((None, None, 5), 14)
     """
 
-    def __init__(self, incoming, num_units, ingate=Gate(), forgetgate=Gate(),
-                 cell=Gate(W_cell=None, nonlinearity=nonlinearities.tanh), outgate=Gate(),
-                 nonlinearity=nonlinearities.tanh, cell_init=init.Constant(0.0), hid_init=init.Constant(0.0),
-                 backwards=False, learn_init=False, peepholes=True, gradient_steps=-1, grad_clipping=0,
-                 unroll_scan=False, precompute_input=True, mask_input=None, only_return_final=False, **kwargs):
+    def __init__(self, incoming: Incoming, num_units: int, ingate: Gate = Gate(), forgetgate: Gate = Gate(),
+                 cell: Gate = Gate(W_cell=None, nonlinearity=nonlinearities.tanh), outgate: Gate = Gate(),
+                 nonlinearity: Nonlinearity | None = nonlinearities.tanh,
+                 cell_init: ParamSpec | Layer = init.Constant(0.0),
+                 hid_init: ParamSpec | Layer = init.Constant(0.0), backwards: bool = False,
+                 learn_init: bool = False, peepholes: bool = True, gradient_steps: int = -1,
+                 grad_clipping: float = 0, unroll_scan: bool = False, precompute_input: bool = True,
+                 mask_input: Layer | None = None, only_return_final: bool = False, **kwargs) -> None:
         super().__init__(incoming, {"hid_init": hid_init, "cell_init": cell_init}, mask_input, backwards,
                          learn_init, gradient_steps, grad_clipping, unroll_scan, precompute_input,
                          only_return_final, **kwargs)
@@ -495,10 +505,13 @@ class GRULayer(_GatedBase):
     ((None, 7, 5), ['W_in_to_updategate', 'W_hid_to_updategate', 'b_updategate'])
     """
 
-    def __init__(self, incoming, num_units, resetgate=Gate(W_cell=None), updategate=Gate(W_cell=None),
-                 hidden_update=Gate(W_cell=None, nonlinearity=nonlinearities.tanh), hid_init=init.Constant(0.0),
-                 backwards=False, learn_init=False, gradient_steps=-1, grad_clipping=0, unroll_scan=False,
-                 precompute_input=True, mask_input=None, only_return_final=False, **kwargs):
+    def __init__(self, incoming: Incoming, num_units: int, resetgate: Gate = Gate(W_cell=None),
+                 updategate: Gate = Gate(W_cell=None),
+                 hidden_update: Gate = Gate(W_cell=None, nonlinearity=nonlinearities.tanh),
+                 hid_init: ParamSpec | Layer = init.Constant(0.0), backwards: bool = False,
+                 learn_init: bool = False, gradient_steps: int = -1, grad_clipping: float = 0,
+                 unroll_scan: bool = False, precompute_input: bool = True, mask_input: Layer | None = None,
+                 only_return_final: bool = False, **kwargs) -> None:
         super().__init__(incoming, {"hid_init": hid_init}, mask_input, backwards, learn_init, gradient_steps,
                          grad_clipping, unroll_scan, precompute_input, only_return_final, **kwargs)
         if num_units <= 0:

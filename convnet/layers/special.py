@@ -407,7 +407,8 @@ class RandomizedRectifierLayer(Layer):
     (0, 2, 3)
     """
 
-    def __init__(self, incoming, lower=0.3, upper=0.8, shared_axes="auto", **kwargs):
+    def __init__(self, incoming: Incoming, lower: float = 0.3, upper: float = 0.8,
+                 shared_axes: str | int | tuple[int, ...] = "auto", **kwargs) -> None:
         super().__init__(incoming, **kwargs)
         if not 0 <= lower <= upper <= 1:
             raise ValueError(f"the slopes' range needs 0 <= lower <= upper <= 1, got lower={lower}, upper={upper}")
@@ -474,7 +475,7 @@ class InverseLayer(MergeLayer):
     (None, 10)
     """
 
-    def __init__(self, incoming, layer, **kwargs):
+    def __init__(self, incoming: Incoming, layer: Layer, **kwargs) -> None:
         if getattr(layer, "input_layer", None) is None:
             raise ValueError(f"InverseLayer needs a layer with one input layer, {layer!r} has none")
         super().__init__([incoming, layer, layer.input_layer], **kwargs)
