@@ -18,7 +18,16 @@ compiling the graph as a whole buys little.
   later graph, and every other process on the machine (joblib or Dask
   workers), that meets the same signature loads it instead of compiling it.
 * **NumPy**: every other node runs its Op's ``perform`` (matrix products go
-  to BLAS through NumPy, shapes and scalars cost microseconds).
+  to BLAS through NumPy, shapes and scalars cost microseconds), and so do
+  small composites whose shapes are all static (parameter updates), one
+  NumPy call per scalar Op.
+
+A node meets the compiler in the background (:data:`compiler`, one thread):
+until its code is ready it runs on NumPy (the Op's ``perform``, or the
+composite evaluated by NumPy), so a new network's first batches do not wait
+for Numba.  Rewritten graphs are cached on disk too
+(:mod:`convnet.graph_cache`); a graph restored from that cache was compiled
+on this machine before, and its nodes load at once.
 
 Which Ops run compiled is decided by :func:`cpu_thunk`, a single-dispatch
 function on the Op's type: an Op family registers itself next to its Numba
@@ -52,7 +61,7 @@ from pytensor.link.vm import VMLinker
 from pytensor.scalar.basic import Composite
 from pytensor.tensor.elemwise import CAReduce, Elemwise
 
-__all__ = ["CPULinker", "cpu_thunk", "compiled_node", "MODE_NAME"]
+__all__ = ["CPULinker", "cpu_thunk", "compiled_node", "compiler", "MODE_NAME"]
 
 MODE_NAME = "CONVNET_CPU"
 
@@ -223,10 +232,26 @@ def _funcify(op, node):
     try:
         return _funcified[memo]
     except KeyError:
-        result = _funcified[memo] = numba_funcify_and_cache_key(op, node=node)
+        result = _funcified[memo] = numba_funcify_and_cache_key(op, node=_detached(node))
         return result
     except TypeError:  # something unhashable: no memo
-        return numba_funcify_and_cache_key(op, node=node)
+        return numba_funcify_and_cache_key(op, node=_detached(node))
+
+
+def _detached(node):
+    """A copy of ``node`` on fresh inputs of the same types (constants kept):
+    the compiled function may keep the node it was made from for as long as
+    the process runs, and the original leads to the whole graph and its
+    parameters."""
+    from pytensor.graph.basic import Constant
+
+    try:
+        copy = node.op.make_node(*(v if isinstance(v, Constant) else v.type() for v in node.inputs))
+    except Exception:  # noqa: BLE001  (an Op that needs its real inputs: keep the node)
+        return node
+    if [v.type for v in copy.outputs] != [v.type for v in node.outputs]:
+        return node
+    return copy
 
 
 _funcified = {}
