@@ -26,16 +26,16 @@ is ignored.
 3.0
 """
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytensor
 from pytensor.graph.basic import Constant
 from pytensor.graph.replace import clone_replace
+
+from .checkpoint import _write_atomically
 
 __all__ = ["graph_key", "restore", "store", "cache_dir"]
 
@@ -110,14 +110,11 @@ def store(fgraph, key):
     except (TypeError, AttributeError, pickle.PicklingError, RecursionError):
         return
     directory = cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-        os.replace(temporary, directory / f"{key}.pkl")
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_atomically(directory / f"{key}.pkl", lambda file: file.write(payload))
+    except OSError:  # an unwritable cache costs the next process a rewrite, nothing more
+        pass
 
 
 def restore(fgraph, key):

@@ -104,9 +104,11 @@ class _Compiler:
         self._thread = None
         self._lock = threading.Lock()
 
-    def submit(self, function, *args):
+    def submit(self, function, *args, now=False):
+        """A Future of ``function(*args)``, run on the compiler's thread, or
+        at once on this one with ``now`` (or ``background = False``)."""
         future = Future()
-        if not self.background:
+        if now or not self.background:
             _run_into(future, function, args)
             return future
         with self._lock:
@@ -165,31 +167,25 @@ class _TieredFunction:
             import numba
 
             signature = tuple(numba.typeof(value) for value in inputs)
-            if self.synchronous:
-                future = Future()
-                _run_into(future, _build_node_function, (self.op, self.node, signature))
-                self.future = future
-            else:
-                self.future = compiler.submit(_build_node_function, self.op, self.node, signature)
+            self.future = compiler.submit(_build_node_function, self.op, self.node, signature,
+                                          now=self.synchronous)
         if self.future.done():
             try:
-                self.compiled = self.future.result() or _NO_COMPILED_CODE
+                self.compiled = self.future.result() or _no_compiled_code
             except Exception as error:  # noqa: BLE001  (the fallback computes the same, slower)
                 warnings.warn(f"convnet's CPU linker could not compile {self.node} ({type(error).__name__}: "
                               f"{str(error).splitlines()[0] if str(error) else ''}); it runs the Op's NumPy "
                               "implementation instead", RuntimeWarning, stacklevel=2)
-                self.compiled = _NO_COMPILED_CODE
-            if self.compiled is _NO_COMPILED_CODE and self.interim is not None:
+                self.compiled = _no_compiled_code
+            if self.compiled is _no_compiled_code and self.interim is not None:
                 self.compiled = self.interim
             return self.compiled(*inputs)
         return self.interim(*inputs) if self.interim is not None else None
 
 
 def _no_compiled_code(*inputs):
+    """What an Op without compiled code runs: None, so its thunk falls back."""
     return None
-
-
-_NO_COMPILED_CODE = _no_compiled_code
 
 
 def _build_node_function(op, node, signature):
@@ -283,12 +279,10 @@ def _compile(jitable, key, n_inputs):
     return numba_njit(wrapper, cache=True, final_function=True)
 
 
-@cpu_thunk.register(CAReduce)
-def _careduce_thunk(op, node):
-    # NumPy reductions with a wider accumulator (float32 sums in float64) copy
-    # the whole array first: 41 ms instead of 5 ms for the bias gradient of
-    # the MNIST ConvNet's first layer.
-    return compiled_node(op, node)
+# NumPy reductions with a wider accumulator (float32 sums in float64) copy
+# the whole array first: 41 ms instead of 5 ms for the bias gradient of the
+# MNIST ConvNet's first layer.
+cpu_thunk.register(CAReduce)(compiled_node)
 
 
 # Up to this many elements a node whose shapes are all static (parameters,
@@ -449,7 +443,12 @@ class _CachedRewriter:
 
     def __init__(self, rewriter, query):
         self.rewriter = rewriter
-        self.query = query
+        # A query naming only tags is the same in every process; one with
+        # rewriter objects added is not keyed (salt None).
+        self.salt = None
+        if isinstance(query, RewriteDatabaseQuery) and not query.extra_rewrites:
+            self.salt = repr([sorted(query.include), sorted(query.require), sorted(query.exclude),
+                              sorted(query.subquery), query.position_cutoff])
 
     def __getattr__(self, name):  # profiling hooks and the like
         return getattr(self.rewriter, name)
@@ -457,14 +456,7 @@ class _CachedRewriter:
     def __call__(self, fgraph):
         from . import graph_cache
 
-        key = None
-        query = self.query
-        # A query naming only tags is the same in every process; one with
-        # rewriter objects added is not keyed.
-        if isinstance(query, RewriteDatabaseQuery) and not query.extra_rewrites:
-            salt = repr([sorted(query.include), sorted(query.require), sorted(query.exclude),
-                         sorted(query.subquery), query.position_cutoff])
-            key = graph_cache.graph_key(fgraph, salt=salt)
+        key = None if self.salt is None else graph_cache.graph_key(fgraph, salt=self.salt)
         if key is not None and graph_cache.restore(fgraph, key):
             return None
         result = self.rewriter(fgraph)
