@@ -22,12 +22,13 @@ compiling the graph as a whole buys little.
   small composites whose shapes are all static (parameter updates), one
   NumPy call per scalar Op.
 
-A node meets the compiler in the background (:data:`compiler`, one thread):
-until its code is ready it runs on NumPy (the Op's ``perform``, or the
-composite evaluated by NumPy), so a new network's first batches do not wait
-for Numba.  Rewritten graphs are cached on disk too
-(:mod:`convnet.graph_cache`); a graph restored from that cache was compiled
-on this machine before, and its nodes load at once.
+A node whose code is in the disk cache loads it at its first call.  A node
+new to the machine meets the compiler in the background (:data:`compiler`:
+one thread that hands the work to a child process, see
+:mod:`convnet.compile_process`): until its code is ready it runs on NumPy
+(the Op's ``perform``, or the composite evaluated by NumPy), so a new
+network's first batches do not wait for Numba.  Rewritten graphs are cached
+on disk too (:mod:`convnet.graph_cache`).
 
 Which Ops run compiled is decided by :func:`cpu_thunk`, a single-dispatch
 function on the Op's type: an Op family registers itself next to its Numba
@@ -53,8 +54,10 @@ import threading
 import warnings
 from concurrent.futures import Future
 from functools import singledispatch
+from pathlib import Path
 
 import numpy as np
+from pytensor import config as pytensor_config
 from pytensor.compile.mode import Mode, register_mode
 from pytensor.graph.rewriting.db import RewriteDatabaseQuery
 from pytensor.link.vm import VMLinker
@@ -90,16 +93,27 @@ def compiled_node(op, node):
 
 
 class _Compiler:
-    """One background thread that compiles nodes, in the order first met.
+    """One background thread that has nodes compiled, in the order first met.
 
-    Compiling is mostly LLVM, which runs without the GIL, so the thread
-    overlaps with the NumPy work of the main thread.  :meth:`wait` blocks
-    until everything asked for is compiled (benchmarks and tests use it);
-    ``background = False`` compiles on the calling thread instead.
+    The thread hands each node to a child process (:attr:`child`, see
+    :mod:`convnet.compile_process`) and loads the result from the disk cache:
+    Numba holds the GIL for much of a compilation and compiles one function
+    at a time per process, so compiling here would slow the main thread's
+    NumPy work and block its own compilations.  Without the child
+    (``CONVNET_COMPILE_PROCESS=0``, or when it cannot start) the thread
+    compiles in this process.  :meth:`wait` blocks until everything asked for
+    is compiled (benchmarks and tests use it); ``background = False``
+    (``CONVNET_BACKGROUND_COMPILE=0``) compiles on the calling thread instead.
     """
 
     def __init__(self):
         self.background = os.environ.get("CONVNET_BACKGROUND_COMPILE", "1") != "0"
+        # Where background compiles run: a child process, unless turned off.
+        self.child = None
+        if self.background and os.environ.get("CONVNET_COMPILE_PROCESS", "1") != "0":
+            from .compile_process import CompileProcess
+
+            self.child = CompileProcess()
         self._queue = queue.Queue()
         self._thread = None
         self._lock = threading.Lock()
@@ -167,8 +181,16 @@ class _TieredFunction:
             import numba
 
             signature = tuple(numba.typeof(value) for value in inputs)
-            self.future = compiler.submit(_build_node_function, self.op, self.node, signature,
-                                          now=self.synchronous)
+            # Code that an earlier graph or process compiled loads at once;
+            # only a signature new to the machine goes to the compiler.
+            loaded = None
+            if _compiled_before(self.node, signature):
+                loaded = _node_function(self.op, self.node, signature, compile=False)
+            if loaded is not None:
+                self.compiled = loaded
+                return loaded(*inputs)
+            build = _node_function if self.synchronous else _compile_and_load
+            self.future = compiler.submit(build, self.op, self.node, signature, now=self.synchronous)
         if self.future.done():
             try:
                 self.compiled = self.future.result() or _no_compiled_code
@@ -188,9 +210,21 @@ def _no_compiled_code(*inputs):
     return None
 
 
-def _build_node_function(op, node, signature):
+def _compile_and_load(op, node, signature):
+    """:func:`_node_function`, with the compiling done by the child
+    process (:mod:`convnet.compile_process`) where it can be: then this
+    process only loads the machine code from the disk cache."""
+    if compiler.child is not None:
+        detached = _detached(node)
+        if detached is not node:
+            compiler.child.compile(detached, signature)
+    return _node_function(op, node, signature)
+
+
+def _node_function(op, node, signature, compile=True):
     """The node's compiled function for ``signature`` (Numba types of the
-    inputs), or None when the Op has no cacheable Numba implementation."""
+    inputs), or None when the Op has no cacheable Numba implementation or,
+    with ``compile=False``, when the disk cache does not hold it yet."""
     try:
         jitable, key = _funcify(op, node)
     except (NotImplementedError, RuntimeError):
@@ -203,7 +237,12 @@ def _build_node_function(op, node, signature):
         dispatcher = _compiled_by_key.get(key)
         if dispatcher is None:
             dispatcher = _compiled_by_key[key] = _compile(jitable, key, len(node.inputs))
-        dispatcher.compile(signature)
+        if compile:
+            dispatcher.compile(signature)
+        elif not _load_cached(dispatcher, signature):
+            return None
+    if compile:
+        _compiled_before(node, signature, mark=True)
     if len(node.outputs) == 1:
         def run(*inputs):
             return (dispatcher(*inputs),)
@@ -251,6 +290,77 @@ def _detached(node):
 
 
 _funcified = {}
+
+
+def _compiled_before(node, signature, mark=False):
+    """Whether this machine compiled ``node``'s code for ``signature`` before
+    (or, with ``mark``, record that it has).
+
+    Only then is the disk cache tried on the calling thread: asking PyTensor
+    for a node's Numba code may compile helper kernels on the spot (the
+    convolution's takes 25 s), which belongs on the compiler.  The record is
+    a file named by the node's Op, parameters and types, the Numba types of
+    its inputs and a digest of convnet's Op sources.
+    """
+    from . import graph_cache
+    from .ops.kernel_cache import source_digest
+
+    try:
+        key = graph_cache._digest((
+            graph_cache._encode(node.op), [_input_description(v) for v in node.inputs],
+            [_type_description(v) for v in node.outputs], [str(t) for t in signature],
+            source_digest(*sorted(p.name for p in _OPS_SOURCES.glob("*.py")))))
+    except Exception:  # noqa: BLE001  (an Op that cannot be keyed: always the compiler)
+        return False
+    marker = Path(pytensor_config.compiledir) / "convnet_nodes" / key
+    if not mark:
+        return marker.exists()
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
+    return True
+
+
+def _input_description(variable):
+    from pytensor.graph.basic import Constant
+
+    if isinstance(variable, Constant):
+        return str(variable.type), np.asarray(variable.data).tobytes()
+    return _type_description(variable)
+
+
+def _type_description(variable):
+    """A variable's type as far as compiled code depends on it: a tensor's
+    dtype and which axes broadcast, not its other static sizes."""
+    shape = getattr(variable.type, "shape", None)
+    if shape is None:
+        return str(variable.type)
+    return variable.type.dtype, tuple(size == 1 for size in shape)
+
+
+_OPS_SOURCES = Path(__file__).parent / "ops"
+
+
+def _load_cached(dispatcher, signature):
+    """Give ``dispatcher`` its code for ``signature`` if it has it or Numba's
+    disk cache does (as ``Dispatcher.compile`` would, but never compiling)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        if tuple(signature) in dispatcher.overloads:
+            return True
+        try:
+            cres = dispatcher._cache.load_overload(signature, dispatcher.targetctx)
+        except Exception:  # noqa: BLE001  (an unreadable entry: compile it)
+            return False
+        if cres is None:
+            return False
+        dispatcher._cache_hits[signature] += 1
+        dispatcher.targetctx.insert_user_function(cres.entry_point, cres.fndesc, [cres.library])
+        dispatcher.add_overload(cres)
+        return True
 
 
 # One dispatcher per signature and process: a ResNet has hundreds of nodes but
@@ -415,15 +525,10 @@ class CPULinker(VMLinker):
         # Loading PyTensor's Numba backend registers convnet's Numba Ops with cpu_thunk.
         import pytensor.link.numba.dispatch  # noqa: F401
 
-        # A graph restored from the graph cache was compiled on this machine
-        # before: its nodes load from the disk cache at once, with no NumPy detour.
-        restored = getattr(self.fgraph, "convnet_restored", False)
         # The VM runs this very list, so replacing an entry replaces the node's thunk.
         for index, node in enumerate(order):
             function = cpu_thunk(node.op, node)
             if function is not None:
-                if restored and isinstance(function, _TieredFunction):
-                    function.synchronous = True
                 thunks[index] = _CompiledThunk(function, node, thunks[index])
         return vm, input_storage, output_storage, thunks, order
 

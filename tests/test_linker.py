@@ -122,7 +122,7 @@ CHILD = textwrap.dedent("""
     import numpy as np, pytensor, pytensor.tensor as pt
     import convnet
     from convnet import layers, objectives, updates
-    from convnet.linker import _CompiledThunk
+    from convnet.linker import _CompiledThunk, _TieredFunction
     width = int(sys.argv[1])
     network = layers.InputLayer((None, 1, width, width))
     network = layers.MaxPool2DLayer(layers.Conv2DLayer(network, 3, (3, 3)), (2, 2))
@@ -133,20 +133,26 @@ CHILD = textwrap.dedent("""
     train = pytensor.function([input_var, targets], loss, updates=updates.momentum(loss, params, 0.1))
     batch = np.ones((2, 1, width, width), "float32"), np.zeros(2, "int32")
     train(*batch)
+    tiered = [t.function for t in train.vm.thunks
+              if isinstance(t, _CompiledThunk) and isinstance(t.function, _TieredFunction)]
+    # Nodes met by the compiler, not loaded from the cache at their first call.
+    compiled = sum(f.future is not None for f in tiered)
     convnet.linker.compiler.wait()  # the nodes compile while the first batches run
     train(*batch)
     dispatchers = {id(t.function.dispatcher): t.function.dispatcher for t in train.vm.thunks
                    if isinstance(t, _CompiledThunk) and getattr(t.function, "dispatcher", None) is not None}
     stats = [d.stats for d in dispatchers.values()]
-    print(json.dumps({"nodes": len(stats), "misses": sum(sum(s.cache_misses.values()) for s in stats),
+    print(json.dumps({"nodes": len(stats), "compiled": compiled, "misses": sum(sum(s.cache_misses.values()) for s in stats),
                       "hits": sum(sum(s.cache_hits.values()) for s in stats)}))
 """)
 
 
-def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cache(tmp_path):
+@pytest.mark.parametrize("compile_process", ["1", "0"])
+def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cache(tmp_path, compile_process):
     # A fresh PyTensor cache (the per-node functions); convnet's convolution
     # kernel stays in Numba's cache, where the rest of the suite put it.
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}/pytensor", "CONVNET_DEVICE": "cpu"}
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}/pytensor", "CONVNET_DEVICE": "cpu",
+           "CONVNET_COMPILE_PROCESS": compile_process}
 
     def run(width):
         done = subprocess.run([sys.executable, "-c", CHILD, str(width)], env=env, capture_output=True,
@@ -155,11 +161,51 @@ def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cach
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     first = run(10)
-    # Nodes of the same signature share one dispatcher, compiled once.
-    assert first["nodes"] > 0 and first["misses"] == first["nodes"] and first["hits"] == 0
-    # Another process, another image size: every compiled node comes from the cache.
+    # Nodes of the same signature share one dispatcher, compiled once: by the
+    # compile process, after which this process loads it from the disk cache,
+    # or (CONVNET_COMPILE_PROCESS=0) in this process.
+    assert first["nodes"] > 0 and first["compiled"] >= first["nodes"]
+    if compile_process == "1":
+        assert first["misses"] == 0 and first["hits"] == first["nodes"]
+    else:
+        assert first["misses"] == first["nodes"] and first["hits"] == 0
+    # Another process, another image size: every node loads from the cache at
+    # its first call, none waits for the compiler.
     again = run(14)
-    assert again == {"nodes": first["nodes"], "misses": 0, "hits": first["nodes"]}
+    assert again == {"nodes": first["nodes"], "compiled": 0, "misses": 0, "hits": first["nodes"]}
+
+
+def test_a_compile_process_that_cannot_start_leaves_compiling_to_this_process(monkeypatch):
+    from convnet import compile_process, linker
+
+    monkeypatch.setattr(compile_process.sys, "executable", "/nonexistent/python")
+    child = compile_process.CompileProcess()
+    monkeypatch.setattr(linker.compiler, "child", child)
+    x = pt.matrix("x")
+    # A composite with a constant no earlier run used: a node new to the machine.
+    scale = np.float32(1 + np.random.default_rng().random())
+    f = pytensor.function([x], pt.exp(x) * scale + pt.log1p(x), mode=MODE_NAME)
+    value = np.linspace(0.5, 2.0, 12, dtype=x.dtype).reshape(3, 4)
+    f(value)
+    linker.compiler.wait()
+    assert child.failed and not child.running
+    np.testing.assert_allclose(f(value), np.exp(value) * scale + np.log1p(value), rtol=1e-6)
+    (tiered,) = [t.function for t in f.vm.thunks if isinstance(t, _CompiledThunk)]
+    assert tiered.dispatcher is not None  # compiled here
+
+
+def test_the_compile_process_reports_a_compile_error():
+    from convnet.compile_process import CompileProcess
+
+    child = CompileProcess()
+    x = pt.matrix("x")
+    node = pt.exp(x).owner
+    try:
+        with pytest.raises(RuntimeError, match="Exception|Error"):
+            child.compile(node, ("not a Numba type",))
+        assert child.running and not child.failed  # the child carries on
+    finally:
+        child.close()
 
 
 def test_storage_the_vm_shares_between_variables_stays_consistent():
