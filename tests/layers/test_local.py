@@ -50,19 +50,28 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("input_shape, kwargs, pad_before", CASES)
-def test_matches_loops_with_declared_shape_and_gradients(input_shape, kwargs, pad_before, backend_mode,
-                                                         check_layer):
+def _check_against_loops(input_shape, kwargs, pad_before, mode, check_layer):
     kwargs = {"num_filters": 3, "nonlinearity": None, "b": init.Normal(1.0), **kwargs}
     l_in = InputLayer(input_shape)
     layer = LocallyConnected2DLayer(l_in, **kwargs)
     x = _random((2,) + input_shape[1:])
-    out = pytensor.function([l_in.input_var], get_output(layer), mode=backend_mode)(x)
+    out = pytensor.function([l_in.input_var], get_output(layer), mode=mode)(x)
     assert out.shape == (2,) + layer.output_shape[1:]
     expected = numpy_local(x, layer.W.get_value(), layer.b.get_value(), pad_before, layer.stride,
                            layer.flip_filters, layer.channelwise, layer.untie_biases)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
-    check_layer(layer, l_in, batch=2, mode=backend_mode)
+    check_layer(layer, l_in, batch=2, mode=mode)
+
+
+@pytest.mark.parametrize("input_shape, kwargs, pad_before", CASES)
+def test_matches_loops_with_declared_shape_and_gradients(input_shape, kwargs, pad_before, check_layer):
+    _check_against_loops(input_shape, kwargs, pad_before, "FAST_COMPILE", check_layer)
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[5]], ids=["untied", "channelwise"])
+def test_every_backend_matches_loops(case, backend_mode, check_layer):
+    # (two cases only: a Numba compile of the layer and its gradient takes a minute)
+    _check_against_loops(*case, backend_mode, check_layer)
 
 
 def test_lasagne_shapes_and_defaults():
