@@ -163,12 +163,14 @@ class _SpatialTransformer(MergeLayer):
     def get_output_for(self, inputs, **kwargs):
         input, localization = inputs
         output_size = self.resampling.symbolic_output_size(input, self.output_shape[2:])
-        positions = self.source_positions(localization, output_size)
+        # The input's batch size shapes the localization output: it is what
+        # JAX can read statically (one computed from a reshape's -1 is traced).
+        positions = self.source_positions(localization, input.shape[0], output_size)
         return self.resampling.sample(input, positions[:, 0], positions[:, 1], output_size)
 
-    def source_positions(self, localization, output_size):
+    def source_positions(self, localization, batch, output_size):
         """The normalised input positions (batch, 2 (x, y), output positions)
-        that the output positions read."""
+        that the output positions read, for the ``batch`` examples' localization."""
         raise NotImplementedError
 
 
@@ -220,10 +222,10 @@ class TransformerLayer(_SpatialTransformer):
                  **kwargs) -> None:
         super().__init__(incoming, localization_network, downsample_factor, border_mode, **kwargs)
 
-    def source_positions(self, theta, output_size):
+    def source_positions(self, theta, batch, output_size):
         grid = _target_grid(pt, *output_size)
         grid = pt.concatenate([grid, pt.ones_like(grid[:1])]).astype(theta.dtype)
-        return pt.dot(theta.reshape((-1, 2, 3)), grid)
+        return pt.dot(theta.reshape((batch, 2, 3)), grid)
 
 
 class TPSTransformerLayer(_SpatialTransformer):
@@ -311,7 +313,7 @@ class TPSTransformerLayer(_SpatialTransformer):
             grid_terms = _thin_plate_terms(np, _target_grid(np, *output_size), self.source_points)
             self.interpolation = floatX(self.spline_weights @ grid_terms)
 
-    def source_positions(self, offsets, output_size):
+    def source_positions(self, offsets, batch, output_size):
         if self.interpolation is not None:
             interpolation = pt.constant(self.interpolation)
         else:
@@ -319,5 +321,5 @@ class TPSTransformerLayer(_SpatialTransformer):
             grid = _target_grid(pt, *output_size).astype("float64")
             terms = _thin_plate_terms(pt, grid, pt.constant(self.source_points))
             interpolation = pt.dot(pt.constant(self.spline_weights), terms)
-        moved = floatX(self.source_points) + offsets.reshape((-1, 2, self.control_points))
+        moved = floatX(self.source_points) + offsets.reshape((batch, 2, self.control_points))
         return pt.dot(moved, interpolation.astype(offsets.dtype))
