@@ -24,7 +24,6 @@ from ..ops import conv2d
 from ..typing import Nonlinearity, ParamSpec, Shape
 from ..utils import as_tuple, check_int, int_types
 from .base import Incoming, Layer
-from .shape import _constant_pad
 
 __all__ = ["LocallyConnected2DLayer"]
 
@@ -52,20 +51,20 @@ class LocalConnection2D:
     filter_size, stride : pair of int
         The extent of a filter on the input, and the step between output
         positions.
-    pad_widths : pair of (int, int)
-        The zeros added ``(before, after)`` the rows and the columns.
+    pad_widths : pair of int
+        The zeros added on both sides of the rows and of the columns.
 
     Examples
     --------
-    >>> geometry = LocalConnection2D.from_arguments((8, 7), filter_size=4, stride=2, pad="same")
+    >>> geometry = LocalConnection2D.from_arguments((8, 7), filter_size=3, stride=2, pad="same")
     >>> geometry.pad_widths, geometry.output_size
-    (((2, 1), (2, 1)), (4, 4))
+    ((1, 1), (4, 4))
     """
 
     input_size: tuple[int, int]
     filter_size: tuple[int, int]
     stride: tuple[int, int]
-    pad_widths: tuple[tuple[int, int], tuple[int, int]]
+    pad_widths: tuple[int, int]
 
     @classmethod
     def from_arguments(cls, input_size, filter_size, stride, pad):
@@ -73,10 +72,10 @@ class LocalConnection2D:
         argument for bad ones and for a filter larger than the padded input.
 
         ``pad`` is ``'valid'`` (no padding), ``'full'`` (``filter_size - 1``
-        on both sides), ``'same'`` (``filter_size // 2`` before and
-        ``filter_size - 1 - filter_size // 2`` after, so the output has
-        ``ceil(input_size / stride)`` positions, as in Lasagne also for even
-        filter sizes) or an int or pair of ints (that many zeros on both sides).
+        on both sides), ``'same'`` (``filter_size // 2`` on both sides, so the
+        output has ``ceil(input_size / stride)`` positions; odd filter sizes
+        only, as in Lasagne and :class:`~convnet.layers.Conv2DLayer`) or an
+        int or pair of ints (that many zeros on both sides).
         """
         if None in input_size:
             raise ValueError(f"the input rows and columns must be known (each output position has weights of "
@@ -86,13 +85,14 @@ class LocalConnection2D:
         if isinstance(pad, str):
             if pad not in _PAD_MODES:
                 raise ValueError(f"pad must be one of {_PAD_MODES}, an int or a pair of ints, got {pad!r}")
-            widths = {"valid": lambda f: (0, 0), "full": lambda f: (f - 1, f - 1),
-                      "same": lambda f: (f // 2, f - 1 - f // 2)}[pad]
-            pad_widths = tuple(widths(f) for f in filter_size)
+            if pad == "same" and any(f % 2 == 0 for f in filter_size):
+                raise ValueError(f"pad='same' needs odd filter sizes, got filter_size {filter_size}")
+            width = {"valid": lambda f: 0, "full": lambda f: f - 1, "same": lambda f: f // 2}[pad]
+            pad_widths = tuple(width(f) for f in filter_size)
         else:
-            pad_widths = tuple((p, p) for p in _pair(pad, "pad", 0))
+            pad_widths = _pair(pad, "pad", 0)
         geometry = cls(tuple(input_size), filter_size, stride, pad_widths)
-        padded = tuple(s + before + after for s, (before, after) in zip(input_size, pad_widths))
+        padded = tuple(s + 2 * w for s, w in zip(input_size, pad_widths))
         if any(p < f for p, f in zip(padded, filter_size)):
             raise ValueError(f"filter_size {filter_size} is larger than the input {tuple(input_size)} padded "
                              f"to {padded} (pad {pad!r})")
@@ -101,8 +101,8 @@ class LocalConnection2D:
     @property
     def output_size(self) -> tuple[int, int]:
         """The output rows and columns."""
-        return tuple((s + before + after - f) // st + 1 for s, (before, after), f, st
-                     in zip(self.input_size, self.pad_widths, self.filter_size, self.stride))
+        return tuple((s + 2 * w - f) // st + 1
+                     for s, w, f, st in zip(self.input_size, self.pad_widths, self.filter_size, self.stride))
 
     def patches(self, input, channels):
         """Each output position's input patch: ``input`` (batch, channels,
@@ -110,9 +110,8 @@ class LocalConnection2D:
         output positions), the positions in row-major order."""
         taps = channels * self.filter_size[0] * self.filter_size[1]
         one_hot = np.eye(taps, dtype=input.dtype).reshape((taps, channels) + self.filter_size)
-        padded = _constant_pad(input, ((0, 0), (0, 0)) + self.pad_widths)
-        gathered = conv2d(padded, pt.constant(one_hot), filter_shape=one_hot.shape, subsample=self.stride,
-                          filter_flip=False)
+        gathered = conv2d(input, pt.constant(one_hot), filter_shape=one_hot.shape, border_mode=self.pad_widths,
+                          subsample=self.stride, filter_flip=False)
         return gathered.reshape((input.shape[0], channels) + self.filter_size + (-1,))
 
 
@@ -138,8 +137,9 @@ class LocallyConnected2DLayer(Layer):
     stride : int or pair of int
         The step between output positions. Lasagne only allowed 1.
     pad : 'same', 'valid', 'full', int or pair of int
-        The zero padding; ``'same'`` (the default, and all Lasagne allowed)
-        keeps the input size with stride 1. See :class:`LocalConnection2D`.
+        The zero padding; ``'same'`` (the default, and all Lasagne allowed;
+        odd filter sizes only) keeps the input size with stride 1. See
+        :class:`LocalConnection2D`.
     untie_biases : bool
         False: one bias per filter, shape ``(num_filters,)``; True: one per
         filter and output position, ``(num_filters, out_rows, out_cols)``.
@@ -163,7 +163,8 @@ class LocallyConnected2DLayer(Layer):
     ------
     ValueError
         For an input that is not 4-D or whose channels, rows or columns are
-        unknown, bad ``num_filters``, ``filter_size``, ``stride`` or ``pad``,
+        unknown, bad ``num_filters``, ``filter_size``, ``stride`` or ``pad``
+        (``'same'`` with an even filter size),
         a filter larger than the padded input, and ``channelwise`` with
         ``num_filters`` different from the number of input channels.
 
