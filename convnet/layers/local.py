@@ -112,7 +112,7 @@ class LocalConnection2D:
         one_hot = np.eye(taps, dtype=input.dtype).reshape((taps, channels) + self.filter_size)
         gathered = conv2d(input, pt.constant(one_hot), filter_shape=one_hot.shape, border_mode=self.pad_widths,
                           subsample=self.stride, filter_flip=False)
-        return gathered.reshape((input.shape[0], channels) + self.filter_size + (-1,))
+        return gathered.reshape((input.shape[0], channels) + self.filter_size + (int(np.prod(self.output_size)),))
 
 
 class LocallyConnected2DLayer(Layer):
@@ -219,14 +219,16 @@ class LocallyConnected2DLayer(Layer):
         patches = self.geometry.patches(input, self.num_input_channels)
         W = self.W[..., ::-1, ::-1, :, :] if self.flip_filters else self.W
         positions = int(np.prod(self.geometry.output_size))
+        taps_per_filter = int(np.prod(self.get_W_shape()[1:-2]))
+        weights = W.reshape((self.num_filters, taps_per_filter, positions))
         if self.channelwise:
             # (batch, channels, taps, positions) * (channels, taps, positions), summed over the taps
-            taps = patches.reshape((input.shape[0], self.num_filters, -1, positions))
-            activation = (taps * W.reshape((self.num_filters, -1, positions))).sum(axis=2)
+            taps = patches.reshape((input.shape[0], self.num_filters, taps_per_filter, positions))
+            activation = (taps * weights).sum(axis=2)
         else:
             # One matrix product per position: (positions, batch, taps) @ (positions, taps, filters)
-            taps = patches.reshape((input.shape[0], -1, positions)).dimshuffle(2, 0, 1)
-            weights = W.reshape((self.num_filters, -1, positions)).dimshuffle(2, 1, 0)
+            taps = patches.reshape((input.shape[0], taps_per_filter, positions)).dimshuffle(2, 0, 1)
+            weights = weights.dimshuffle(2, 1, 0)
             activation = pt.matmul(taps, weights).dimshuffle(1, 2, 0)
         activation = activation.reshape((input.shape[0], self.num_filters) + self.geometry.output_size)
         if self.b is not None:
