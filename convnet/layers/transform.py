@@ -95,16 +95,14 @@ class Resampling:
         y = (y + 1) / 2 * (pt.cast(rows, y.dtype) - 1)
         x0, y0 = pt.floor(x), pt.floor(y)
         x1, y1 = x0 + 1, y0 + 1
-        columns = [self._inside(c, cols) for c in (x0, x1)]
-        row_starts = [self._inside(r, rows) * cols for r in (y0, y1)]
-        pixels = input.dimshuffle(0, 2, 3, 1).reshape((-1, channels))
-        image_starts = (pt.arange(batch, dtype="int64") * (rows * cols)).dimshuffle(0, "x")
-        weights_x, weights_y = (x1 - x, x - x0), (y1 - y, y - y0)
+        # Lookups by (example, row, column) index arrays, not in a flattened input: the
+        # gradient's zeros then take the input's shape, which JAX knows statically.
+        images = input.dimshuffle(0, 2, 3, 1)
+        examples = pt.arange(batch).dimshuffle(0, "x")
         total = 0
-        for row_start, weight_y in zip(row_starts, weights_y):
-            for column, weight_x in zip(columns, weights_x):
-                lookup = pixels[(image_starts + row_start + column).flatten()]
-                total = total + lookup * (weight_x * weight_y).flatten().dimshuffle(0, "x")
+        for row, weight_y in [(self._inside(y0, rows), y1 - y), (self._inside(y1, rows), y - y0)]:
+            for column, weight_x in [(self._inside(x0, cols), x1 - x), (self._inside(x1, cols), x - x0)]:
+                total = total + images[examples, row, column] * (weight_x * weight_y).dimshuffle(0, 1, "x")
         return total.reshape((batch,) + tuple(output_size) + (channels,)).dimshuffle(0, 3, 1, 2)
 
     def _inside(self, index, size):

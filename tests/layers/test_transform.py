@@ -78,23 +78,40 @@ THETAS = np.array([[1.7, 0.3, 0.4, -0.2, 1.4, -0.6], [0.8, -0.5, -0.9, 0.6, 1.9,
 
 
 @pytest.mark.parametrize("border_mode", ["nearest", "mirror", "wrap"])
-def test_affine_matches_numpy_sampler(border_mode, backend_mode):
+def test_affine_matches_numpy_sampler(border_mode):
     l_in, l_loc = InputLayer((None, 2, 5, 7)), InputLayer((None, 6))
     layer = TransformerLayer(l_in, l_loc, downsample_factor=(1, 0.5), border_mode=border_mode)
     x = _random((2, 2, 5, 7))
-    out = _compile(layer, l_in, l_loc, backend_mode)(x, THETAS)
+    out = _compile(layer, l_in, l_loc)(x, THETAS)
     assert out.shape == (2, 2, 5, 14) and layer.output_shape == (None, 2, 5, 14)
     np.testing.assert_allclose(out, numpy_affine(x, THETAS, (5, 14), border_mode), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("border_mode", ["nearest", "mirror", "wrap"])
-def test_tps_matches_scipy_spline(border_mode, backend_mode):
+def test_tps_matches_scipy_spline(border_mode):
     l_in, l_loc = InputLayer((None, 2, 6, 5)), InputLayer((None, 18))
     layer = TPSTransformerLayer(l_in, l_loc, control_points=9, downsample_factor=1.5, border_mode=border_mode)
     x, offsets = _random((2, 2, 6, 5)), _random((2, 18), seed=1, scale=0.6)
-    out = _compile(layer, l_in, l_loc, backend_mode)(x, offsets)
+    out = _compile(layer, l_in, l_loc)(x, offsets)
     assert out.shape == (2, 2, 4, 3) and layer.output_shape == (None, 2, 4, 3)
     np.testing.assert_allclose(out, numpy_tps(x, offsets, 9, (4, 3), border_mode), rtol=1e-3, atol=1e-4)
+
+
+def test_every_backend_matches_the_references(backend_mode):
+    # One graph with every border mode and both transforms: one compile per backend.
+    l_in, l_affine, l_tps = InputLayer((None, 2, 5, 7)), InputLayer((None, 6)), InputLayer((None, 8))
+    modes = ["nearest", "mirror", "wrap"]
+    layers = [TransformerLayer(l_in, l_affine, downsample_factor=(1, 0.5), border_mode=m) for m in modes]
+    layers += [TPSTransformerLayer(l_in, l_tps, control_points=4, border_mode=m, precompute_grid=m == "wrap")
+               for m in modes]
+    f = pytensor.function([l_in.input_var, l_affine.input_var, l_tps.input_var], get_output(layers),
+                          mode=backend_mode)
+    x, offsets = _random((2, 2, 5, 7)), _random((2, 8), seed=1, scale=0.6)
+    outputs = f(x, THETAS, offsets)
+    for mode, out in zip(modes, outputs[:3]):
+        np.testing.assert_allclose(out, numpy_affine(x, THETAS, (5, 14), mode), rtol=1e-4, atol=1e-5)
+    for mode, out in zip(modes, outputs[3:]):
+        np.testing.assert_allclose(out, numpy_tps(x, offsets, 4, (5, 7), mode), rtol=1e-3, atol=1e-4)
 
 
 def test_identity_returns_the_input_and_a_known_shift_moves_it():
