@@ -170,7 +170,7 @@ def test_gradients_match_finite_differences(make, theta, check_gradients):
 def test_declared_shapes_and_gradients_reach_the_localization_network(layer_class, size, backend_mode,
                                                                       check_layer):
     l_in = InputLayer((None, 1, 6, 6))
-    bias = np.tile(IDENTITY, 1) if size == 6 else np.zeros(size, "float32")
+    bias = IDENTITY if size == 6 else np.zeros(size, "float32")
     l_loc = DenseLayer(FlattenLayer(l_in), size, W=init.Normal(0.1), b=bias, nonlinearity=None)
     check_layer(layer_class(l_in, l_loc, downsample_factor=0.5), l_in, batch=2, mode=backend_mode)
 
