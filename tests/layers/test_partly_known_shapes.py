@@ -137,6 +137,17 @@ CHANNELS_UNKNOWN = {
     "LocalResponseNormalization2DLayer": lambda l_in: L.LocalResponseNormalization2DLayer(l_in, n=3),
     "SpatialPyramidPoolingLayer": lambda l_in: L.SpatialPyramidPoolingLayer(l_in, [2, 1],
                                                                             implementation="kaiming"),
+    "TPSTransformerLayer": lambda l_in: L.TPSTransformerLayer(l_in, L.InputLayer((None, 8)), control_points=4),
+    "NonlinearityLayer": lambda l_in: L.NonlinearityLayer(l_in),
+    "GaussianNoiseLayer": lambda l_in: L.GaussianNoiseLayer(l_in),
+    "ElemwiseSumLayer": lambda l_in: L.ElemwiseSumLayer([l_in, L.ExpressionLayer(l_in, lambda x: 2 * x)]),
+    "ElemwiseMergeLayer": lambda l_in: L.ElemwiseMergeLayer([l_in, l_in], pt.minimum),
+    "ConcatLayer": lambda l_in: L.ConcatLayer([l_in, l_in], axis=3),
+    "SliceLayer": lambda l_in: L.SliceLayer(l_in, 0, axis=1),
+    "DimshuffleLayer": lambda l_in: L.DimshuffleLayer(l_in, (1, 0, "x", 3, 2)),
+    "MaxPool1DLayer": lambda l_in: L.MaxPool1DLayer(L.ReshapeLayer(l_in, ([0], [1], -1)), 2),
+    "Upscale1DLayer": lambda l_in: L.Upscale1DLayer(L.ReshapeLayer(l_in, ([0], [1], -1)), 2),
+    "StandardizationLayer": lambda l_in: L.StandardizationLayer(l_in, axes=(2, 3)),
 }
 
 
