@@ -62,8 +62,9 @@ def run_gradient_checks(expression, values, seed=0, eps=1e-6, rtol=1e-4, directi
     float64 tensors, one per array in ``values``) with central finite
     differences along random directions, on the Python backend.
 
-    (``pytensor.gradient.verify_grad`` compiles its cost function in the
-    default mode whatever ``mode`` says: a Numba compile per call.)
+    (``pytensor.gradient.verify_grad`` given ``mode="FAST_COMPILE"`` compiles
+    its cost function with ``FAST_RUN``, convnet's CPU linker: Numba compiles
+    on every call.)
     """
     rng = np.random.default_rng(seed)
     variables = [pt.tensor(f"v{i}", dtype="float64", shape=(None,) * np.ndim(v)) for i, v in enumerate(values)]
