@@ -6,6 +6,7 @@ from .dense import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
 from .helper import *  # noqa: F401,F403
 from .input import *  # noqa: F401,F403
+from .local import *  # noqa: F401,F403
 from .merge import *  # noqa: F401,F403
 from .noise import *  # noqa: F401,F403
 from .normalization import *  # noqa: F401,F403
@@ -14,3 +15,4 @@ from .recurrent import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .special import *  # noqa: F401,F403
 from .summary import *  # noqa: F401,F403
+from .transform import *  # noqa: F401,F403

@@ -491,3 +491,6 @@ class InverseLayer(MergeLayer):
     def get_output_for(self, inputs, **kwargs):
         input, layer_out, layer_in = inputs
         return pytensor.grad(None, wrt=layer_in, known_grads={layer_out: input})
+
+# Lasagne defined its spatial transformers here (``lasagne.layers.special``).
+from .transform import TPSTransformerLayer, TransformerLayer  # noqa: E402,F401

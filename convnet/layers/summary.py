@@ -42,8 +42,10 @@ from .conv import BaseConvLayer, TransposedConv2DLayer
 from .dense import DenseLayer
 from .helper import get_all_layers
 from .input import InputLayer
+from .local import LocallyConnected2DLayer
 from .pool import GlobalPoolLayer, Pool2DLayer, Upscale2DLayer
 from .shape import FlattenLayer, ReshapeLayer
+from .transform import TPSTransformerLayer, TransformerLayer
 
 __all__ = ["summary", "Summary", "LayerSummary"]
 
@@ -156,6 +158,8 @@ def _receptive_field(layer, fields):
     if isinstance(layer, InputLayer):
         spatial = len(layer.shape) - 2
         return ((1,) * spatial, (1,) * spatial) if spatial > 0 else None
+    if isinstance(layer, (TransformerLayer, TPSTransformerLayer)):
+        return ("all", None)  # a transform may read any position
     inputs = getattr(layer, "input_layers", None) or [layer.input_layer]
     known = [fields.get(incoming) for incoming in inputs]
     if any(field is None for field in known):
@@ -174,8 +178,9 @@ def _receptive_field(layer, fields):
         window = tuple((f - 1) * d + 1 for f, d in zip(layer.filter_size, layer.dilation))
         size = tuple(s + (w - 1) * j for s, w, j in zip(size, window, jump))
         jump = tuple(j * st for j, st in zip(jump, layer.stride))
-    elif isinstance(layer, Pool2DLayer):
-        size = tuple(s + (w - 1) * j for s, w, j in zip(size, layer.pool_size, jump))
+    elif isinstance(layer, (Pool2DLayer, LocallyConnected2DLayer)):
+        window = layer.pool_size if isinstance(layer, Pool2DLayer) else layer.filter_size
+        size = tuple(s + (w - 1) * j for s, w, j in zip(size, window, jump))
         jump = tuple(j * st for j, st in zip(jump, layer.stride))
     elif isinstance(layer, Upscale2DLayer):
         jump = tuple(j / f for j, f in zip(jump, layer.scale_factor))

@@ -55,3 +55,37 @@ def run_layer_checks(layer, input_layers, batch=3, mode="FAST_COMPILE", seed=0, 
 def check_layer():
     """The :func:`run_layer_checks` function."""
     return run_layer_checks
+
+
+def run_gradient_checks(expression, values, seed=0, eps=1e-6, rtol=1e-4, directions=3):
+    """Compare the symbolic gradient of ``expression`` (a function of
+    float64 tensors, one per array in ``values``) with central finite
+    differences along random directions, on the Python backend.
+
+    (``pytensor.gradient.verify_grad`` given ``mode="FAST_COMPILE"`` compiles
+    its cost function with ``FAST_RUN``, convnet's CPU linker: Numba compiles
+    on every call.)
+    """
+    rng = np.random.default_rng(seed)
+    variables = [pt.tensor(f"v{i}", dtype="float64", shape=(None,) * np.ndim(v)) for i, v in enumerate(values)]
+    out = expression(*variables)
+    projection = pt.tensor("projection", dtype=out.dtype, shape=(None,) * out.ndim)
+    cost = pt.sum(out * projection)
+    forward = pytensor.function(variables, out, mode="FAST_COMPILE")
+    cost_and_grads = pytensor.function(variables + [projection], [cost, *pytensor.grad(cost, variables)],
+                                       mode="FAST_COMPILE")
+    weights = rng.standard_normal(np.shape(forward(*values)))
+    grads = cost_and_grads(*values, weights)[1:]
+    for _ in range(directions):
+        steps = [rng.standard_normal(np.shape(v)) for v in values]
+        plus = cost_and_grads(*[v + eps * s for v, s in zip(values, steps)], weights)[0]
+        minus = cost_and_grads(*[v - eps * s for v, s in zip(values, steps)], weights)[0]
+        numeric = (plus - minus) / (2 * eps)
+        analytic = sum(np.sum(g * s) for g, s in zip(grads, steps))
+        np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=rtol * max(1.0, abs(numeric)))
+
+
+@pytest.fixture
+def check_gradients():
+    """The :func:`run_gradient_checks` function."""
+    return run_gradient_checks

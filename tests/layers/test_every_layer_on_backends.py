@@ -10,7 +10,7 @@ import pytest
 
 import convnet
 from convnet import layers as L
-from convnet import nonlinearities, objectives, updates
+from convnet import init, nonlinearities, objectives, updates
 
 
 def build_network_of_every_layer():
@@ -19,7 +19,12 @@ def build_network_of_every_layer():
     lrn = L.LocalResponseNormalization2DLayer(conv, n=3)
     dilated = L.DilatedConv2DLayer(L.PadLayer(lrn, 2), 4, 3, dilation=(2, 2))
     transposed = L.TransposedConv2DLayer(L.Pool2DLayer(lrn, 2, mode="average_exc_pad"), 4, 2, stride=2)
-    summed = L.ParametricRectifierLayer(L.ElemwiseSumLayer([lrn, dilated, transposed]))
+    where = L.GlobalPoolLayer(lrn)
+    identity = np.array([1, 0, 0, 0, 1, 0], dtype="float32")
+    warped = L.TransformerLayer(lrn, L.DenseLayer(where, 6, W=init.Normal(0.01), b=identity, nonlinearity=None))
+    bent = L.TPSTransformerLayer(lrn, L.DenseLayer(where, 8, W=init.Normal(0.01), nonlinearity=None),
+                                 control_points=4, border_mode="mirror")
+    summed = L.ParametricRectifierLayer(L.ElemwiseSumLayer([lrn, dilated, transposed, warped, bent]))
     noisy = L.GaussianNoiseLayer(summed, sigma=0.05)
     upscaled = L.Upscale2DLayer(L.MaxPool2DLayer(noisy, 2), 2)
     merged = L.ElemwiseMergeLayer([noisy, upscaled], pt.maximum)
@@ -50,6 +55,7 @@ def build_network_of_every_layer():
     volume = L.Upscale3DLayer(L.ReshapeLayer(signal, ([0], 1, 4, 2, 9)), (1, 1, 2))
     sequence_branch = L.DenseLayer(L.ConcatLayer([L.InverseLayer(encoded, encoded), embedded,
                                                   L.FlattenLayer(volume),
+                                                  L.FlattenLayer(L.LocallyConnected2DLayer(sliced, 2, 3)),
                                                   L.FlattenLayer(L.SpatialPyramidPoolingLayer(sliced, [2, 1]))]),
                                    16)
     joined = L.ElemwiseSumLayer([hidden, branch, sequence_branch])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from convnet.layers import (BatchNormLayer, ConcatLayer, Conv2DLayer, DenseLayer, DilatedConv2DLayer,
-                            GlobalPoolLayer, InputLayer, Pool2DLayer, TransposedConv2DLayer,
+                            GlobalPoolLayer, InputLayer, LocallyConnected2DLayer, Pool2DLayer,
+                            TransformerLayer, TransposedConv2DLayer,
                             Upscale2DLayer, count_params, summary)
 
 
@@ -50,6 +51,7 @@ def conv(incoming, filters, size, **kwargs):
     lambda l: Pool2DLayer(conv(conv(l, 2, 3), 2, 3, stride=2), 2, mode="average_inc_pad"),
     lambda l: DilatedConv2DLayer(conv(l, 2, 5, pad="same"), 2, 3, dilation=2, nonlinearity=None),
     lambda l: conv(Pool2DLayer(conv(l, 2, (3, 5)), (2, 3), mode="average_inc_pad"), 2, 3),
+    lambda l: LocallyConnected2DLayer(conv(l, 2, 3, stride=2), 2, (3, 5), nonlinearity=None),
 ])
 def test_receptive_field_matches_the_gradient_support(build):
     shape = (1, 1, 40, 40)
@@ -71,6 +73,8 @@ def test_receptive_field_of_merges_upscaling_and_dense_layers():
     assert summary(DenseLayer(InputLayer((None, 4)), 2)).rows[0].receptive_field is None
     transposed = TransposedConv2DLayer(l_in, 1, 4, stride=2)
     assert summary(transposed).rows[-1].receptive_field == (2, 2)
+    warped = TransformerLayer(a, InputLayer((None, 6)))
+    assert summary(warped).rows[-1].receptive_field == "all"
 
 
 def test_net_verbose_prints_the_summary(capsys):
