@@ -1,4 +1,4 @@
-"""Tests of convnet.ops.conv: values against an independent reference, gradients,
+"""Tests of convnet.ops.conv in 2-D: values against an independent reference, gradients,
 agreement of the Python / Numba / JAX implementations, shapes and errors.
 
 The reference convolution is written from the definition with
@@ -19,9 +19,10 @@ from pytensor.gradient import verify_grad
 from scipy.signal import correlate2d
 
 from convnet.ops.conv import (
-    Conv2d,
-    Conv2dGradInputs,
-    Conv2dGradWeights,
+    Conv,
+    ConvGeometry,
+    ConvGradInputs,
+    ConvGradWeights,
     conv2d,
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
@@ -75,6 +76,10 @@ def random_arrays(*shapes, dtype="float64", seed=0):
     return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
 
 
+def geometry_2d(border_mode="valid", subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1)):
+    return ConvGeometry.create(2, border_mode, subsample, filter_flip, filter_dilation)
+
+
 def run_perform(op, *inputs):
     """The output of ``op.perform`` on numeric inputs, without compiling."""
     node = op.make_node(*(pt.as_tensor_variable(i) for i in inputs))
@@ -100,7 +105,7 @@ def test_forward_matches_reference(subsample, border_mode, filter_dilation, filt
                   filter_dilation=filter_dilation)
     x, w = random_arrays((1, channels, 8, 11), (2, channels, 3, 2))
     expected = reference_conv2d(x, w, **params)
-    result = run_perform(Conv2d(**params), x, w)
+    result = run_perform(Conv(geometry_2d(**params)), x, w)
     assert result.shape == expected.shape
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
@@ -108,7 +113,7 @@ def test_forward_matches_reference(subsample, border_mode, filter_dilation, filt
 @pytest.mark.parametrize("border_mode", ["half", 2, (0, 1)])
 def test_forward_batch_and_even_filters(border_mode):
     x, w = random_arrays((3, 2, 6, 5), (4, 2, 4, 2))
-    np.testing.assert_allclose(run_perform(Conv2d(border_mode), x, w),
+    np.testing.assert_allclose(run_perform(Conv(geometry_2d(border_mode)), x, w),
                                reference_conv2d(x, w, border_mode), rtol=1e-10, atol=1e-10)
 
 
@@ -276,16 +281,18 @@ def numba_algorithms(x_shape, w_shape, params):
     direct transposed convolution)`` that the Numba kernels pick for these shapes."""
     import numba
 
-    import convnet.ops.conv_numba as conv_numba
+    import convnet.ops.conv.numba_backend as numba_backend
+
+    g = geometry_2d(**params)
+    border_code, pads, subsample, dilation = g.border_code, g.explicit_pads, g.subsample, g.filter_dilation
 
     @numba.njit
-    def pick(op_params, y_shape):
-        sizes = conv_numba._sizes(op_params, x_shape, w_shape, y_shape)
-        return (conv_numba._direct_chunk(sizes, op_params) > 0,
-                conv_numba._transposed_problem(sizes, op_params)[0].size > 0)
+    def pick(op_params):
+        sizes = numba_backend._sizes(x_shape, w_shape, border_code, pads, subsample, dilation)
+        return (numba_backend._direct_chunk(sizes, op_params) > 0,
+                numba_backend._transposed_problem(sizes, op_params)[0].size > 0)
 
-    y_shape = conv2d(pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape), **params).type.shape
-    return pick(conv_numba._parameters(Conv2dGradInputs(**params)), y_shape)
+    return pick(numba_backend._kernel_params(ConvGradInputs(g)))
 
 
 def test_numba_direct_algorithm_matches_perform():
@@ -367,7 +374,7 @@ def test_static_and_inferred_shapes(params):
     # Shape inference (infer_shape) must answer without running any convolution.
     shape_fn = pytensor.function([x, w], shapes, mode=Mode(linker="py", optimizer="fast_run"),
                                  on_unused_input="ignore")
-    assert not any(isinstance(n.op, (Conv2d, Conv2dGradInputs, Conv2dGradWeights))
+    assert not any(isinstance(n.op, (Conv, ConvGradInputs, ConvGradWeights))
                    for n in shape_fn.maker.fgraph.apply_nodes)
     xv, wv = random_arrays(x_shape, w_shape, dtype="float32")
     assert [tuple(s) for s in shape_fn(xv, wv)] == [expected, x_shape, w_shape]
@@ -386,13 +393,13 @@ def test_shape_hints_become_static():
 
 def test_gradient_ops_take_shape_vectors(mode):
     x, w, g = pt.tensor4("x"), pt.tensor4("w"), pt.tensor4("g")
-    gx = Conv2dGradInputs(subsample=(2, 2))(w, g, x.shape[2:])
-    gw = Conv2dGradWeights(subsample=(2, 2))(x, g, w.shape[2:])
+    gx = ConvGradInputs(geometry_2d(subsample=(2, 2)))(w, g, x.shape[2:])
+    gw = ConvGradWeights(geometry_2d(subsample=(2, 2)))(x, g, w.shape[2:])
     xv, wv, gv = random_arrays((1, 2, 7, 8), (3, 2, 3, 2), (1, 3, 3, 4), dtype="float32")
     results = pytensor.function([x, w, g], [gx, gw], mode=mode)(xv, wv, gv)
     assert [r.shape for r in results] == [xv.shape, wv.shape]
     with pytest.raises(ValueError, match="input_shape must hold 2 spatial sizes"):
-        Conv2dGradInputs()(w, g, x.shape)
+        ConvGradInputs(geometry_2d())(w, g, x.shape)
 
 
 def test_transposed_convolution_with_symbolic_shape(mode):
@@ -542,9 +549,9 @@ def test_numba_kernels_run_serially_without_openblas():
     functions), the kernels still give the results, in one worker."""
     code = """
 import numpy as np, pytensor, pytensor.tensor as pt
-import convnet.ops.conv_numba as conv_numba
+import convnet.ops.conv.numba_backend as numba_backend
 from convnet.ops.conv import conv2d
-conv_numba._find_openblas_threads = lambda: None
+numba_backend._find_openblas_threads = lambda: None
 x, w = pt.tensor4("x"), pt.tensor4("w")
 y = conv2d(x, w, border_mode="half")
 gx, gw = pytensor.grad(y.sum(), [x, w])
@@ -552,6 +559,6 @@ values = [np.random.default_rng(0).standard_normal(s).astype("float32") for s in
 for numba_result, reference in zip(pytensor.function([x, w], [y, gx, gw], mode="NUMBA")(*values),
                                    pytensor.function([x, w], [y, gx, gw], mode="FAST_COMPILE")(*values)):
     np.testing.assert_allclose(numba_result, reference, rtol=1e-4, atol=1e-3)
-assert len(conv_numba._stand_ins) == 2
+assert len(numba_backend._stand_ins) == 2
 """
     subprocess.run([sys.executable, "-c", code], check=True)
