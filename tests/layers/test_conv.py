@@ -150,10 +150,11 @@ def test_conv2d_uses_given_convolution():
     [
         ((None, 10), {}, r"expected a 4-dimensional input \(batch, channels, 2 spatial dimensions\), "
                          r"got input shape \(None, 10\)"),
-        ((None, 3, 4, 4), {"filter_size": 5}, r"the filter of size \(5, 5\).* larger than the input \(4, 4\) "
-                                               r"padded by \(0, 0\)"),
-        ((None, 3, 4, 4), {"filter_size": 3, "dilation": 2, "pad": (0, 1)}, r"filter of size \(5, 5\).*"
-                                                                             r"input \(4, 4\) padded by \(0, 1\)"),
+        ((None, 3, 4, 4), {"filter_size": 5}, r"filters span 5 rows \(filter_dilation 1\) but the padded input has "
+                                               r"only 4 \(padding 0\) \(input \(None, 3, 4, 4\), filters "
+                                               r"\(4, 3, 5, 5\)\)"),
+        ((None, 3, 4, 4), {"filter_size": 3, "dilation": 2, "pad": (0, 1)},
+         r"filters span 5 rows \(filter_dilation 2\) but the padded input has only 4 \(padding 0\)"),
         ((None, None, 8, 8), {}, r"number of input channels must be known, got input shape \(None, None, 8, 8\)"),
         ((None, 3, 8, 8), {"num_filters": 0}, "num_filters must be a positive integer, got num_filters=0"),
         ((None, 3, 8, 8), {"stride": (1, 0)}, r"stride must be positive, got \(1, 0\)"),
@@ -178,7 +179,7 @@ def test_conv2d_bad_shape_for_get_output_shape():
 
     l_in = InputLayer((None, 3, 8, 8))
     layer = Conv2DLayer(l_in, 4, 5, name="conv1")
-    with pytest.raises(ValueError, match=r"larger than the input \(3, 8\)"):
+    with pytest.raises(ValueError, match=r"filters span 5 rows .* padded input has only 3 .*\(input \(2, 3, 3, 8\)"):
         get_output_shape(layer, (2, 3, 3, 8))
 
 
@@ -325,8 +326,8 @@ def test_dilated_conv2d_params_and_errors():
     assert layer.output_shape == (None, 4, 5, 6)
     assert layer.stride == (1, 1) and not layer.flip_filters
     assert layer.get_params(regularizable=False) == [layer.b]
-    with pytest.raises(ValueError, match=r"^DilatedConv2DLayer 'dil': .*filter of size \(9, 9\) .*"
-                                         r"filter_size \(3, 3\), dilation \(4, 4\)"):
+    with pytest.raises(ValueError, match=r"^DilatedConv2DLayer 'dil': filters span 9 rows \(filter_dilation 4\) "
+                                         r"but the padded input has only 8"):
         DilatedConv2DLayer(InputLayer((None, 3, 8, 8)), 4, 3, dilation=4, name="dil")
     with pytest.raises(ValueError, match=r"^DilatedConv2DLayer 'dil': dilation must be positive"):
         DilatedConv2DLayer(InputLayer((None, 3, 8, 8)), 4, 3, dilation=0, name="dil")
