@@ -63,7 +63,7 @@ from ...linker import compiled_node, cpu_thunk
 from ..kernel_cache import kernel_cache_key, source_digest
 from . import geometry
 from .geometry import SHAPES_FIT, dilated_size, find_shape_problem, output_size, pad_size
-from .ops import Conv, ConvGradInputs, ConvGradWeights
+from .ops import Conv, ConvGradInputs, ConvGradWeights, nonpositive_sizes_message
 
 # The shape arithmetic and checks of the geometry, compiled where Numba code calls them.
 for _function in (geometry.dilated_size, geometry.pad_size, geometry.output_size,
@@ -1040,11 +1040,13 @@ def _shape_checker(op):
 def _positive_sizes(op, name):
     """A jitted ``check(sizes)`` raising a ValueError unless the int vector ``sizes``
     (a gradient Op's spatial sizes input ``name``) is all positive."""
-    message = f"{op.function_name}: {name} must give positive sizes"
+    function_name = op.function_name
 
     @numba_njit
     def check(sizes):
         if sizes.min() <= 0:
+            with numba.objmode(message="unicode_type"):
+                message = nonpositive_sizes_message(function_name, name, sizes)
             raise ValueError(message)
 
     return check

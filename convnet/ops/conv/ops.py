@@ -98,11 +98,13 @@ def _spatial_shape_vector(shape, name, ndim):
     return vector if vector.type.shape == (ndim,) else pt.specify_shape(vector, (ndim,))
 
 
-def _check_positive(spatial_sizes, name):
-    """Raise a ValueError naming ``name`` unless all sizes are positive."""
-    if min(spatial_sizes) <= 0:
-        raise ValueError(
-            f"{name} must give positive spatial sizes, got {tuple(int(s) for s in spatial_sizes)}")
+def nonpositive_sizes_message(function_name, name, spatial_sizes):
+    """The error for a gradient Op's spatial sizes input ``name`` holding a size
+    that is not positive, or None if all are (perform and Numba share it)."""
+    if min(spatial_sizes) > 0:
+        return None
+    return (f"{function_name}: {name} must give positive spatial sizes, got "
+            f"{tuple(int(s) for s in spatial_sizes)}")
 
 
 def _constant_spatial_shape(shape_variable, ndim):
@@ -172,6 +174,12 @@ class ConvBase(Op):
             raise TypeError(f"{self.function_name}: convolution needs float32 or float64 tensors, got {dtype}")
         return [pt.cast(t, dtype) for t in tensors.values()]
 
+    def check_positive(self, spatial_sizes, name):
+        """Raise a ValueError unless the run-time spatial sizes input ``name`` is all positive."""
+        message = nonpositive_sizes_message(self.function_name, name, spatial_sizes)
+        if message is not None:
+            raise ValueError(message)
+
     def _spatial_input(self, sizes, name):
         """The spatial sizes input of a gradient Op, and its static sizes."""
         vector = _spatial_shape_vector(sizes, name, self.geometry.ndim)
@@ -239,7 +247,7 @@ class ConvGradInputs(ConvBase):
 
     def perform(self, node, inputs, outputs):
         filters, output_grad, input_sizes = inputs
-        _check_positive(input_sizes, "input_shape")
+        self.check_positive(input_sizes, "input_shape")
         input_shape = (output_grad.shape[0], filters.shape[1]) + tuple(input_sizes)
         self.check_shapes(input_shape, filters.shape, output_grad.shape)
         geometry, n = self.geometry, self.geometry.ndim
@@ -296,7 +304,7 @@ class ConvGradWeights(ConvBase):
 
     def perform(self, node, inputs, outputs):
         images, output_grad, filter_sizes = inputs
-        _check_positive(filter_sizes, "filter_shape")
+        self.check_positive(filter_sizes, "filter_shape")
         filter_sizes = tuple(int(s) for s in filter_sizes)
         self.check_shapes(images.shape, (output_grad.shape[1], images.shape[1]) + filter_sizes,
                           output_grad.shape)
