@@ -1,9 +1,7 @@
 """Tests of convnet.ops.conv in 2-D: values against an independent reference, gradients,
 agreement of the Python / Numba / JAX implementations, shapes and errors.
 
-The reference convolution is written from the definition with
-``scipy.signal.correlate2d``; reference gradients come from its Jacobian,
-built column by column (the convolution is linear in each argument).
+The reference convolution and its gradients are in :mod:`tests.ops.conv_reference`.
 Most tests call ``perform`` (FAST_COMPILE); the Numba backend compiles one
 graph covering all configurations, since each Numba compilation costs seconds.
 """
@@ -16,7 +14,6 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.gradient import verify_grad
-from scipy.signal import correlate2d
 
 from convnet.ops.conv import (
     Conv,
@@ -29,63 +26,11 @@ from convnet.ops.conv import (
     conv_output_length,
 )
 
-# --- Reference ------------------------------------------------------------------
-
-
-def reference_pads(border_mode, dilated_filter_hw):
-    if border_mode == "valid":
-        return (0, 0)
-    if border_mode == "full":
-        return tuple(k - 1 for k in dilated_filter_hw)
-    if border_mode == "half":
-        return tuple(k // 2 for k in dilated_filter_hw)
-    if isinstance(border_mode, int):
-        return (border_mode, border_mode)
-    return tuple(border_mode)
-
-
-def reference_conv2d(x, w, border_mode="valid", subsample=(1, 1), filter_flip=True,
-                     filter_dilation=(1, 1)):
-    """Sum over input channels of 2-D correlations with zero-inserted (dilated) filters."""
-    out_channels, channels, kh, kw = w.shape
-    dh, dw = filter_dilation
-    dilated = np.zeros((out_channels, channels, (kh - 1) * dh + 1, (kw - 1) * dw + 1))
-    dilated[:, :, ::dh, ::dw] = w[:, :, ::-1, ::-1] if filter_flip else w
-    ph, pw = reference_pads(border_mode, dilated.shape[2:])
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    return np.array([
-        [sum(correlate2d(padded[b, c], dilated[o, c], mode="valid") for c in range(channels))
-         [::subsample[0], ::subsample[1]] for o in range(out_channels)]
-        for b in range(x.shape[0])
-    ])
-
-
-def reference_gradients(x, w, output_grad, **params):
-    """Gradients of ``sum(conv2d(x, w) * output_grad)``: inner products of
-    ``output_grad`` with the convolution of each basis array."""
-    def gradient(shape, convolve_basis):
-        basis = np.eye(int(np.prod(shape))).reshape((-1,) + shape)
-        return np.array([np.sum(output_grad * convolve_basis(e)) for e in basis]).reshape(shape)
-
-    return (gradient(x.shape, lambda e: reference_conv2d(e, w, **params)),
-            gradient(w.shape, lambda e: reference_conv2d(x, e, **params)))
-
-
-def random_arrays(*shapes, dtype="float64", seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+from .conv_reference import random_arrays, reference_conv, reference_gradients, run_perform
 
 
 def geometry_2d(border_mode="valid", subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1)):
     return ConvGeometry.create(2, border_mode, subsample, filter_flip, filter_dilation)
-
-
-def run_perform(op, *inputs):
-    """The output of ``op.perform`` on numeric inputs, without compiling."""
-    node = op.make_node(*(pt.as_tensor_variable(i) for i in inputs))
-    storage = [[None]]
-    op.perform(node, inputs, storage)
-    return storage[0][0]
 
 
 # --- Forward values -----------------------------------------------------------------
@@ -104,7 +49,7 @@ def test_forward_matches_reference(subsample, border_mode, filter_dilation, filt
     params = dict(border_mode=border_mode, subsample=subsample, filter_flip=filter_flip,
                   filter_dilation=filter_dilation)
     x, w = random_arrays((1, channels, 8, 11), (2, channels, 3, 2))
-    expected = reference_conv2d(x, w, **params)
+    expected = reference_conv(x, w, **params)
     result = run_perform(Conv(geometry_2d(**params)), x, w)
     assert result.shape == expected.shape
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
@@ -114,7 +59,7 @@ def test_forward_matches_reference(subsample, border_mode, filter_dilation, filt
 def test_forward_batch_and_even_filters(border_mode):
     x, w = random_arrays((3, 2, 6, 5), (4, 2, 4, 2))
     np.testing.assert_allclose(run_perform(Conv(geometry_2d(border_mode)), x, w),
-                               reference_conv2d(x, w, border_mode), rtol=1e-10, atol=1e-10)
+                               reference_conv(x, w, border_mode), rtol=1e-10, atol=1e-10)
 
 
 def test_float32_stays_float32(mode):
@@ -159,7 +104,7 @@ def test_verify_grad_conv2d(params, mode):
 def test_verify_grad_gradient_ops(params, mode):
     """The gradient Ops' own gradients (which make second derivatives work)."""
     x, w = random_arrays((2, 2, 6, 7), (3, 2, 3, 2))
-    (g,) = random_arrays(reference_conv2d(x, w, **params).shape, seed=2)
+    (g,) = random_arrays(reference_conv(x, w, **params).shape, seed=2)
     verify_grad(lambda w, g: conv2d_grad_wrt_inputs(g, w, x.shape, **params), [w, g],
                 mode=python_mode(mode), rng=np.random.default_rng(3))
     verify_grad(lambda x, g: conv2d_grad_wrt_weights(x, g, w.shape, **params), [x, g],
@@ -169,7 +114,7 @@ def test_verify_grad_gradient_ops(params, mode):
 @pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
 def test_gradients_match_reference(params, mode):
     x, w = random_arrays((1, 2, 6, 7), (2, 2, 3, 2))
-    (g,) = random_arrays(reference_conv2d(x, w, **params).shape, seed=2)
+    (g,) = random_arrays(reference_conv(x, w, **params).shape, seed=2)
     xs, ws = pt.tensor4("x", dtype="float64"), pt.tensor4("w", dtype="float64")
     cost = (conv2d(xs, ws, **params) * g).sum()
     gx, gw = pytensor.function([xs, ws], pytensor.grad(cost, [xs, ws]), mode=mode)(x, w)
@@ -242,7 +187,7 @@ def test_backends_match_reference(backend_mode, compiled_cases):
     expected = []
     for index, (_, _, params) in enumerate(BACKEND_CASES):
         x, w, g = (v.astype("float64") for v in values[3 * index:3 * index + 3])
-        expected += [reference_conv2d(x, w, **params), *reference_gradients(x, w, g, **params)]
+        expected += [reference_conv(x, w, **params), *reference_gradients(x, w, g, **params)]
     results = compiled_cases(backend_mode)(*values)
     assert len(results) == len(expected)
     for result, reference in zip(results, expected):
@@ -330,7 +275,7 @@ def test_numba_float64():
     xv, wv = random_arrays(x_shape, w_shape)
     result = convolve(xv, wv)
     assert result.dtype == "float64"
-    np.testing.assert_allclose(result, reference_conv2d(xv, wv, **params), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result, reference_conv(xv, wv, **params), rtol=1e-12, atol=1e-12)
 
 
 def test_numba_is_cacheable():
@@ -362,7 +307,7 @@ def test_conv_output_length(length, filter_size, stride, pad, dilation, expected
 @pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
 def test_static_and_inferred_shapes(params):
     x_shape, w_shape = (2, 3, 9, 8), (4, 3, 3, 2)
-    expected = reference_conv2d(*random_arrays(x_shape, w_shape), **params).shape
+    expected = reference_conv(*random_arrays(x_shape, w_shape), **params).shape
     static_x, static_w = pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape)
     assert conv2d(static_x, static_w, **params).type.shape == expected
     gx, gw = pytensor.grad(conv2d(static_x, static_w, **params).sum(), [static_x, static_w])

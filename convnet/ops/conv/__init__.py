@@ -21,29 +21,8 @@ Examples
 >>> conv3d(pt.tensor5(shape=(2, 1, 8, 8, 8)), pt.tensor5(shape=(4, 1, 3, 3, 3))).type.shape
 (2, 4, 6, 6, 6)
 """
+from . import ops
 from .geometry import ConvGeometry, conv_output_length
-from .ops import (
-    Conv,
-    ConvGradInputs,
-    ConvGradWeights,
-    conv2d,
-    conv2d_grad_wrt_inputs,
-    conv2d_grad_wrt_weights,
-    conv3d,
-    conv3d_grad_wrt_inputs,
-    conv3d_grad_wrt_weights,
-)
+from .ops import *  # noqa: F401,F403
 
-__all__ = [
-    "conv2d",
-    "conv2d_grad_wrt_inputs",
-    "conv2d_grad_wrt_weights",
-    "conv3d",
-    "conv3d_grad_wrt_inputs",
-    "conv3d_grad_wrt_weights",
-    "conv_output_length",
-    "ConvGeometry",
-    "Conv",
-    "ConvGradInputs",
-    "ConvGradWeights",
-]
+__all__ = [*ops.__all__, "conv_output_length", "ConvGeometry"]

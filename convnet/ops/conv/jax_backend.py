@@ -57,26 +57,19 @@ def jax_funcify_Conv(op, **kwargs):
 
 
 @jax_funcify.register(ConvGradInputs)
-def jax_funcify_ConvGradInputs(op, node, **kwargs):
-    convolve = _convolution(op.geometry)
-
-    def conv_grad_wrt_inputs(filters, output_grad, input_sizes):
-        input_shape = (output_grad.shape[0], filters.shape[1]) + _static_sizes(node, input_sizes)
-        transpose = jax.linear_transpose(lambda images: convolve(images, filters),
-                                         jax.ShapeDtypeStruct(input_shape, output_grad.dtype))
-        return transpose(output_grad)[0]
-
-    return conv_grad_wrt_inputs
-
-
 @jax_funcify.register(ConvGradWeights)
-def jax_funcify_ConvGradWeights(op, node, **kwargs):
+def jax_funcify_conv_gradient(op, node, **kwargs):
     convolve = _convolution(op.geometry)
+    wrt_inputs = isinstance(op, ConvGradInputs)
 
-    def conv_grad_wrt_weights(images, output_grad, filter_sizes):
-        filter_shape = (output_grad.shape[1], images.shape[1]) + _static_sizes(node, filter_sizes)
-        transpose = jax.linear_transpose(lambda filters: convolve(images, filters),
-                                         jax.ShapeDtypeStruct(filter_shape, images.dtype))
-        return transpose(output_grad)[0]
+    def conv_gradient(operand, output_grad, spatial_sizes):
+        """The transpose of the convolution as a linear function of the input
+        (``operand`` is then the filters) or of the filters (``operand`` the input)."""
+        if wrt_inputs:
+            shape, linear = (output_grad.shape[0], operand.shape[1]), lambda images: convolve(images, operand)
+        else:
+            shape, linear = (output_grad.shape[1], operand.shape[1]), lambda filters: convolve(operand, filters)
+        shape += _static_sizes(node, spatial_sizes)
+        return jax.linear_transpose(linear, jax.ShapeDtypeStruct(shape, output_grad.dtype))(output_grad)[0]
 
-    return conv_grad_wrt_weights
+    return conv_gradient

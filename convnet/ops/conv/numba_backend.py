@@ -1,6 +1,17 @@
-"""Numba implementation of the convolution Ops, for PyTensor's default linker.
+"""Numba implementation of the convolution Ops, for PyTensor's Numba linker
+and convnet's CPU linker.
 
-Two algorithms, chosen from the shapes at run time:
+Every per-node function first checks the shapes with the rules of the Op's
+:class:`~convnet.ops.conv.geometry.ConvGeometry` (compiled from the same
+functions; the message comes from the geometry itself, in object mode, only
+when the shapes are wrong).  Then:
+
+* in 3-D (and in 1-D, lifted to 3-D with unit axes in front) a plain kernel:
+  vol2col of each volume into a buffer and one BLAS product (see "Volumes"
+  below);
+* in 2-D, the optimised kernel this docstring describes from here on.
+
+The 2-D kernel has two algorithms, chosen from the shapes at run time:
 
 **im2col + GEMM**, over blocks of output pixels.  For a block of ``n``
 output pixels, ``columns`` (K x n, K = channels * filter rows * filter
@@ -41,12 +52,15 @@ two levels per node plus the graph itself, so compiled code called from the
 per-node functions would be compiled again for every node and every graph.
 The computation is therefore compiled once per dtype as one C-callable kernel
 for the three Ops (``numba.cfunc``, cached on disk by Numba, compiled on first
-use), registered with LLVM under a versioned symbol name, and the per-node
+use), registered with LLVM under a symbol name that carries the digest of
+this family's source files (as PyTensor's cache key does, see
+:mod:`convnet.ops.kernel_cache`), and the per-node
 functions only validate shapes, allocate the result and call the kernel
 symbol (``types.ExternalFunction``), the way Numba itself calls BLAS.  One
 kernel rather than one per Op compiles Numba's parallel loop and the code
-the Ops share once, not three times.  The Op's parameters, and which Op it
-is, travel as an int64 array, and all code is cacheable, so warm runs compile
+the Ops share once, not three times.  The geometry's strides, dilations and
+flip, and which Op it is, travel as an int64 array made in one place
+(:func:`_kernel_params`), and all code is cacheable, so warm runs compile
 nothing.
 """
 import llvmlite.binding
@@ -62,7 +76,7 @@ from pytensor.link.numba.dispatch.basic import (
 from ...linker import compiled_node, cpu_thunk
 from ..kernel_cache import kernel_cache_key, source_digest
 from . import geometry
-from .geometry import SHAPES_FIT, dilated_size, find_shape_problem, output_size, pad_size
+from .geometry import SHAPES_FIT, find_shape_problem, output_size, pad_size
 from .ops import Conv, ConvGradInputs, ConvGradWeights, nonpositive_sizes_message
 
 # The shape arithmetic and checks of the geometry, compiled where Numba code calls them.
@@ -98,9 +112,12 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
 # The thread count of the BLAS behind _xxgemm, under names that
 # _register_thread_symbols defines: OpenBLAS's openblas_get_num_threads and
 # openblas_set_num_threads, or stand-ins where that BLAS is another (the getter
-# then returns -1).
-_GET_BLAS_THREADS = f"convnet_get_blas_threads_{source_digest(*_SOURCES):x}"
-_SET_BLAS_THREADS = f"convnet_set_blas_threads_{source_digest(*_SOURCES):x}"
+# then returns -1).  Functions that Numba caches on disk refer to these names,
+# and Numba's cache sees changes to this file only, so the names must not
+# depend on other files (as the kernel's name, which only the per-node
+# functions refer to, does).
+_GET_BLAS_THREADS = "convnet_get_blas_threads"
+_SET_BLAS_THREADS = "convnet_set_blas_threads"
 _get_blas_threads = types.ExternalFunction(_GET_BLAS_THREADS, types.intc())
 _set_blas_threads = types.ExternalFunction(_SET_BLAS_THREADS, types.void(types.intc))
 # The size of Numba's thread pool, under the symbol that numba.get_num_threads
@@ -701,7 +718,9 @@ def _transposed_problem(sizes, params):
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     transposed_sizes, transposed_params = sizes.copy(), params.copy()
     for axis in range(2):
-        pad = dilated_size(filter_shape[2 + axis], steps[1][axis]) - 1 - steps[2][axis]
+        # dilated filter size - 1 - pad, written out: this compiles into the
+        # kernel, which Numba's cache keeps until this file changes.
+        pad = (filter_shape[2 + axis] - 1) * steps[1][axis] - steps[2][axis]
         if steps[0][axis] != 1 or pad < 0:
             return sizes[:0], params[:0]
         transposed_sizes[_INPUT + 2 + axis] = output_shape[2 + axis]
@@ -988,9 +1007,13 @@ def _kernel_params(op):
     return np.array([*g.subsample, *g.filter_dilation, g.filter_flip, kind], dtype=np.int64)
 
 
-@numba_njit(cache=True)
+@numba_njit
 def _sizes(input_shape, filter_shape, border_code, explicit_pads, subsample, dilation):
-    """The 2-D kernel's size array (see ``_INPUT``...) for shapes that fit."""
+    """The 2-D kernel's size array (see ``_INPUT``...) for shapes that fit.
+
+    Not cached by Numba, whose disk cache sees changes to this file only:
+    it compiles into the per-node functions, which PyTensor caches under a
+    key that changes with the geometry's rules too."""
     sizes = np.empty(_N_SIZES, np.int64)
     for axis in range(4):
         sizes[_INPUT + axis] = input_shape[axis]

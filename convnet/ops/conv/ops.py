@@ -225,7 +225,27 @@ class Conv(ConvBase):
         ]
 
 
-class ConvGradInputs(ConvBase):
+class ConvGradientBase(ConvBase):
+    """What the two gradient Ops share: inputs ``(operand, output_grad,
+    spatial sizes)``, the sizes giving the output's spatial shape; the output's
+    batch or channel sizes come from the other two (:meth:`leading_sizes`)."""
+
+    def leading_sizes(self, operand_shape, output_grad_shape):
+        """The output's first two sizes, from the shapes of the first two inputs."""
+        raise NotImplementedError
+
+    @infer_shape_method
+    def infer_shape(self, node, shapes):
+        operand_shape, output_grad_shape, _ = shapes
+        spatial_sizes = node.inputs[2]
+        return [self.leading_sizes(operand_shape, output_grad_shape)
+                + tuple(spatial_sizes[axis] for axis in range(self.geometry.ndim))]
+
+    def connection_pattern(self, node):
+        return [[True], [True], [False]]
+
+
+class ConvGradInputs(ConvGradientBase):
     """Gradient of :class:`Conv` with respect to its input (transposed convolution).
 
     Inputs are ``(filters, output_grad, input_sizes)`` where ``input_sizes``
@@ -240,7 +260,7 @@ class ConvGradInputs(ConvBase):
     def make_node(self, filters, output_grad, input_sizes):
         filters, output_grad = self._as_float_tensors(filters=filters, output_grad=output_grad)
         input_sizes, static_sizes = self._spatial_input(input_sizes, "input_shape")
-        input_shape = (output_grad.type.shape[0], filters.type.shape[1]) + static_sizes
+        input_shape = self.leading_sizes(filters.type.shape, output_grad.type.shape) + static_sizes
         self.check_shapes(input_shape, filters.type.shape, output_grad.type.shape)
         output = pt.tensor(dtype=filters.dtype, shape=input_shape)
         return Apply(self, [filters, output_grad, input_sizes], [output])
@@ -248,7 +268,7 @@ class ConvGradInputs(ConvBase):
     def perform(self, node, inputs, outputs):
         filters, output_grad, input_sizes = inputs
         self.check_positive(input_sizes, "input_shape")
-        input_shape = (output_grad.shape[0], filters.shape[1]) + tuple(input_sizes)
+        input_shape = self.leading_sizes(filters.shape, output_grad.shape) + tuple(input_sizes)
         self.check_shapes(input_shape, filters.shape, output_grad.shape)
         geometry, n = self.geometry, self.geometry.ndim
         filter_sizes = filters.shape[2:]
@@ -263,15 +283,8 @@ class ConvGradInputs(ConvBase):
         inside = tuple(slice(p, p + s) for p, s in zip(pads, input_sizes))
         outputs[0][0] = np.ascontiguousarray(padded[(slice(None), slice(None)) + inside])
 
-    @infer_shape_method
-    def infer_shape(self, node, shapes):
-        filter_shape, output_grad_shape, _ = shapes
-        input_sizes = node.inputs[2]
-        return [(output_grad_shape[0], filter_shape[1])
-                + tuple(input_sizes[axis] for axis in range(self.geometry.ndim))]
-
-    def connection_pattern(self, node):
-        return [[True], [True], [False]]
+    def leading_sizes(self, filter_shape, output_grad_shape):
+        return (output_grad_shape[0], filter_shape[1])
 
     def pullback(self, inputs, outputs, cotangents):
         filters, output_grad, _ = inputs
@@ -283,7 +296,7 @@ class ConvGradInputs(ConvBase):
         ]
 
 
-class ConvGradWeights(ConvBase):
+class ConvGradWeights(ConvGradientBase):
     """Gradient of :class:`Conv` with respect to its filters.
 
     Inputs are ``(input, output_grad, filter_sizes)`` where ``filter_sizes``
@@ -297,7 +310,7 @@ class ConvGradWeights(ConvBase):
     def make_node(self, input, output_grad, filter_sizes):
         input, output_grad = self._as_float_tensors(input=input, output_grad=output_grad)
         filter_sizes, static_sizes = self._spatial_input(filter_sizes, "filter_shape")
-        filter_shape = (output_grad.type.shape[1], input.type.shape[1]) + static_sizes
+        filter_shape = self.leading_sizes(input.type.shape, output_grad.type.shape) + static_sizes
         self.check_shapes(input.type.shape, filter_shape, output_grad.type.shape)
         output = pt.tensor(dtype=input.dtype, shape=filter_shape)
         return Apply(self, [input, output_grad, filter_sizes], [output])
@@ -306,7 +319,7 @@ class ConvGradWeights(ConvBase):
         images, output_grad, filter_sizes = inputs
         self.check_positive(filter_sizes, "filter_shape")
         filter_sizes = tuple(int(s) for s in filter_sizes)
-        self.check_shapes(images.shape, (output_grad.shape[1], images.shape[1]) + filter_sizes,
+        self.check_shapes(images.shape, self.leading_sizes(images.shape, output_grad.shape) + filter_sizes,
                           output_grad.shape)
         geometry, n = self.geometry, self.geometry.ndim
         patches = _patches(geometry, _pad_images(images, geometry.padding(filter_sizes)), filter_sizes,
@@ -315,15 +328,8 @@ class ConvGradWeights(ConvBase):
         result = np.tensordot(output_grad, patches, axes=([0] + positions, [0] + [p + n for p in positions]))
         outputs[0][0] = np.ascontiguousarray(geometry.oriented(result), dtype=node.outputs[0].dtype)
 
-    @infer_shape_method
-    def infer_shape(self, node, shapes):
-        input_shape, output_grad_shape, _ = shapes
-        filter_sizes = node.inputs[2]
-        return [(output_grad_shape[1], input_shape[1])
-                + tuple(filter_sizes[axis] for axis in range(self.geometry.ndim))]
-
-    def connection_pattern(self, node):
-        return [[True], [True], [False]]
+    def leading_sizes(self, input_shape, output_grad_shape):
+        return (output_grad_shape[1], input_shape[1])
 
     def pullback(self, inputs, outputs, cotangents):
         images, output_grad, _ = inputs
