@@ -63,6 +63,8 @@ flip, and which Op it is, travel as an int64 array made in one place
 (:func:`_kernel_params`), and all code is cacheable, so warm runs compile
 nothing.
 """
+from collections import namedtuple
+
 import llvmlite.binding
 import numba
 import numpy as np
@@ -746,6 +748,13 @@ def _swapped_channels(filters, filter_shape):
     return swapped
 
 
+# A computation as _run_workers takes it: which one (``_FORWARD``...), images
+# per chunk of the direct algorithm (0: im2col), the number of workers, the
+# filters as the algorithm reads them, the input, the output gradient, the
+# output, the workers' filter-gradient sums, and the size and parameter arrays.
+_Work = namedtuple("_Work", "kind chunk workers weights pixels grads output sums sizes params")
+
+
 @numba_njit(cache=True)
 def _forward_work(filters, pixels, output, sizes, params):
     """Conv of the flat OIHW ``filters`` and NCHW ``pixels`` into ``output``,
@@ -759,8 +768,8 @@ def _forward_work(filters, pixels, output, sizes, params):
     else:
         weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
     workers = _worker_count(_tasks_of(sizes, params, chunk))
-    return (_FORWARD, chunk, workers, weights, pixels, np.empty(0, pixels.dtype), output,
-            np.empty((0, 0), pixels.dtype), sizes, params)
+    return _Work(_FORWARD, chunk, workers, weights, pixels, np.empty(0, pixels.dtype), output,
+                 np.empty((0, 0), pixels.dtype), sizes, params)
 
 
 @numba_njit(cache=True)
@@ -771,8 +780,8 @@ def _grad_weights_work(pixels, grads, filter_grads, sizes, params):
     :func:`_gather_filter_grads` then adds up into ``filter_grads``."""
     chunk = _direct_chunk(sizes, params)
     workers = _worker_count(_tasks_of(sizes, params, chunk))
-    return (_GRAD_WEIGHTS, chunk, workers, np.empty(0, pixels.dtype), pixels, grads, filter_grads,
-            np.zeros((workers, filter_grads.size), pixels.dtype), sizes, params)
+    return _Work(_GRAD_WEIGHTS, chunk, workers, np.empty(0, pixels.dtype), pixels, grads, filter_grads,
+                 np.zeros((workers, filter_grads.size), pixels.dtype), sizes, params)
 
 
 @numba_njit(cache=True)
@@ -788,8 +797,8 @@ def _grad_inputs_work(filters, grads, input_grads, sizes, params):
                              transposed_sizes, transposed_params)
     weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
     workers = _worker_count(_tasks_of(sizes, params, 0))
-    return (_GRAD_INPUTS, 0, workers, weights, np.empty(0, grads.dtype), grads, input_grads,
-            np.empty((0, 0), grads.dtype), sizes, params)
+    return _Work(_GRAD_INPUTS, 0, workers, weights, np.empty(0, grads.dtype), grads, input_grads,
+                 np.empty((0, 0), grads.dtype), sizes, params)
 
 
 @numba_njit(cache=True, inline="always")
@@ -875,8 +884,7 @@ def conv2d_kernel(a, b, out, sizes, params):
         work = _grad_inputs_work(a, b, out, sizes, params)
     _run_workers(*work)
     if kind == _GRAD_WEIGHTS:
-        _, chunk, _, _, _, _, _, sums, _, _ = work
-        _gather_filter_grads(chunk, sums, out, sizes, params)
+        _gather_filter_grads(work.chunk, work.sums, out, sizes, params)
 
 
 _compiled_kernels = {}
