@@ -234,11 +234,17 @@ def test_transposed_conv2d_is_the_gradient_of_conv2d(flip_filters, kwargs):
     l_in = InputLayer((None, 3, 4, 5))
     layer = TransposedConv2DLayer(l_in, num_filters=2, W=init.Normal(), b=None, nonlinearity=None,
                                   flip_filters=flip_filters, **kwargs)
-    batch = 2
+    check_transposed_is_gradient(layer, l_in, conv2d)
+
+
+def check_transposed_is_gradient(layer, l_in, convolve, batch=2):
+    """The output of the transposed convolution ``layer`` equals the gradient,
+    with respect to x, of sum(convolve(x, W) * G) with G the layer's input,
+    for the convolution (by ``convolve``, conv2d or conv3d) it transposes."""
     x_shape = (batch,) + layer.output_shape[1:]
     x = pt.tensor("x", dtype="float32", shape=x_shape)
-    conved = conv2d(x, layer.W, x_shape, layer.get_W_shape(), border_mode=layer.pad_widths(),
-                    subsample=layer.stride, filter_flip=not flip_filters)
+    conved = convolve(x, layer.W, x_shape, layer.get_W_shape(), border_mode=layer.pad_widths(),
+                      subsample=layer.stride, filter_flip=not layer.flip_filters)
     G = l_in.input_var
     gradient = pytensor.grad(pt.sum(conved * G), x)
     fn = pytensor.function([x, G], [get_output(layer), gradient, conved], mode="FAST_COMPILE")
@@ -473,17 +479,7 @@ def test_transposed_conv3d_is_the_gradient_of_conv3d(flip_filters, kwargs):
     l_in = InputLayer((None, 2, 3, 4, 3))
     layer = TransposedConv3DLayer(l_in, num_filters=3, W=init.Normal(), b=None, nonlinearity=None,
                                   flip_filters=flip_filters, **kwargs)
-    x_shape = (2,) + layer.output_shape[1:]
-    x = pt.tensor("x", dtype="float32", shape=x_shape)
-    conved = conv3d(x, layer.W, x_shape, layer.get_W_shape(), border_mode=layer.pad_widths(),
-                    subsample=layer.stride, filter_flip=not flip_filters)
-    G = l_in.input_var
-    gradient = pytensor.grad(pt.sum(conved * G), x)
-    fn = pytensor.function([x, G], [get_output(layer), gradient, conved], mode="FAST_COMPILE")
-    G_value = _random((2,) + l_in.shape[1:], 1)
-    transposed, expected, conved_value = fn(_random(x_shape), G_value)
-    assert conved_value.shape == G_value.shape
-    np.testing.assert_allclose(transposed, expected, rtol=1e-4, atol=1e-4)
+    check_transposed_is_gradient(layer, l_in, conv3d)
 
 
 def test_transposed_conv3d_places_a_copy_of_the_filter():

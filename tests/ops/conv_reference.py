@@ -3,8 +3,11 @@ from its definition with ``scipy.signal.correlate`` on zero-inserted
 (dilated), flipped filters, and its gradients from the Jacobian, built column
 by column (the convolution is linear in each argument)."""
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 from scipy.signal import correlate
+
+from convnet.ops.conv.ops import convolution
 
 
 def reference_pads(border_mode, dilated_sizes):
@@ -61,3 +64,24 @@ def run_perform(op, *inputs):
     return storage[0][0]
 
 
+
+
+def backend_functions(cases):
+    """``compile_for(mode)``: one function per backend (compiled once, since a
+    Numba compile takes seconds) from each case's input, filters and output
+    gradient to its output and both gradients of ``sum(output * output_grad)``.
+    ``cases`` are ``(number of spatial dimensions, parameters)`` pairs."""
+    functions = {}
+
+    def compile_for(mode):
+        if mode not in functions:
+            inputs, outputs = [], []
+            for index, (n, params) in enumerate(cases):
+                x, w, g = (pt.tensor(f"{name}{index}", shape=(None,) * (n + 2)) for name in "xwg")
+                y = convolution(n, x, w, **params)
+                inputs += [x, w, g]
+                outputs += [y] + pytensor.grad((y * g).sum(), [x, w])
+            functions[mode] = pytensor.function(inputs, outputs, mode=mode)
+        return functions[mode]
+
+    return compile_for

@@ -26,7 +26,13 @@ from convnet.ops.conv import (
     conv_output_length,
 )
 
-from .conv_reference import random_arrays, reference_conv, reference_gradients, run_perform
+from .conv_reference import (
+    backend_functions,
+    random_arrays,
+    reference_conv,
+    reference_gradients,
+    run_perform,
+)
 
 
 def geometry_2d(border_mode="valid", subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1)):
@@ -154,22 +160,7 @@ LARGE_IMAGE_SHAPES = {1: (2, 3, 400, 300), 2: (300, 3, 40, 40)}
 
 @pytest.fixture(scope="module")
 def compiled_cases():
-    """One function per backend computing every case's output and both gradients
-    of ``sum(output * output_grad)``: compiling once keeps Numba's cost down."""
-    functions = {}
-
-    def compile_for(mode):
-        if mode not in functions:
-            inputs, outputs = [], []
-            for index in range(len(BACKEND_CASES)):
-                x, w, g = (pt.tensor4(f"{name}{index}") for name in ("x", "w", "g"))
-                y = conv2d(x, w, **BACKEND_CASES[index][2])
-                inputs += [x, w, g]
-                outputs += [y] + pytensor.grad((y * g).sum(), [x, w])
-            functions[mode] = pytensor.function(inputs, outputs, mode=mode)
-        return functions[mode]
-
-    return compile_for
+    return backend_functions([(2, params) for _, _, params in BACKEND_CASES])
 
 
 def case_values(image_shapes=None):

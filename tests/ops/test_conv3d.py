@@ -13,9 +13,14 @@ from pytensor.gradient import verify_grad
 
 from convnet.ops import conv3d, conv3d_grad_wrt_inputs, conv3d_grad_wrt_weights
 from convnet.ops.conv import Conv, ConvGeometry, ConvGradInputs, ConvGradWeights
-from convnet.ops.conv.ops import convolution
 
-from .conv_reference import random_arrays, reference_conv, reference_gradients, run_perform
+from .conv_reference import (
+    backend_functions,
+    random_arrays,
+    reference_conv,
+    reference_gradients,
+    run_perform,
+)
 
 def test_reference_is_a_convolution():
     """The reference itself, against explicit loops, for one strided, padded, dilated case."""
@@ -99,22 +104,7 @@ BACKEND_CASES = [
 
 @pytest.fixture(scope="module")
 def compiled_cases():
-    """One function per backend computing every case's output and both gradients
-    of ``sum(output * output_grad)``: compiling once keeps Numba's cost down."""
-    functions = {}
-
-    def compile_for(mode):
-        if mode not in functions:
-            inputs, outputs = [], []
-            for index, (n, _, _, params) in enumerate(BACKEND_CASES):
-                x, w, g = (pt.tensor(f"{name}{index}", shape=(None,) * (n + 2)) for name in "xwg")
-                y = convolution(n, x, w, **params)
-                inputs += [x, w, g]
-                outputs += [y] + pytensor.grad((y * g).sum(), [x, w])
-            functions[mode] = pytensor.function(inputs, outputs, mode=mode)
-        return functions[mode]
-
-    return compile_for
+    return backend_functions([(n, params) for n, _, _, params in BACKEND_CASES])
 
 
 def case_values(dtype="float32"):
@@ -260,5 +250,6 @@ def test_bad_shapes_raise_at_call_time(call_mode):
     with pytest.raises(ValueError, match=r"conv3d_grad_wrt_inputs: output_grad has 3 planes but convolving "
                                          r"input_shape gives 4 \(input_shape \(1, 4, 6, 5, 5\)"):
         transposed(gv, wv, 6)
-    with pytest.raises(ValueError, match=r"conv3d_grad_wrt_inputs: input_shape must give positive spatial sizes, got \(0, 5, 5\)"):
+    with pytest.raises(ValueError, match=r"conv3d_grad_wrt_inputs: input_shape must give positive spatial "
+                                         r"sizes, got \(0, 5, 5\)"):
         transposed(gv, wv, 0)
