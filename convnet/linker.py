@@ -32,7 +32,7 @@ on disk too (:mod:`convnet.graph_cache`).
 
 Which Ops run compiled is decided by :func:`cpu_thunk`, a single-dispatch
 function on the Op's type: an Op family registers itself next to its Numba
-implementation (see :mod:`convnet.ops.conv_numba`).  An Op whose Numba
+implementation (see :mod:`convnet.ops.conv.numba_backend`).  An Op whose Numba
 implementation is missing, or cannot be cached, falls back to ``perform``.
 
 The mode is registered with PyTensor as ``"CONVNET_CPU"``, which

@@ -1,9 +1,12 @@
-"""Convolution layers: :class:`Conv1DLayer`, :class:`Conv2DLayer`, the transposed convolution
-:class:`TransposedConv2DLayer` (alias :data:`Deconv2DLayer`) and
+"""Convolution layers: :class:`Conv1DLayer`, :class:`Conv2DLayer`, :class:`Conv3DLayer`, the
+transposed convolutions :class:`TransposedConv2DLayer` (alias :data:`Deconv2DLayer`) and
+:class:`TransposedConv3DLayer` (alias :data:`Deconv3DLayer`), and
 :class:`DilatedConv2DLayer`, built on :class:`BaseConvLayer`.
 
 Inputs are laid out as ``(batch, channels, rows, columns)`` (``(batch,
-channels, length)`` in 1-D). The padding
+channels, length)`` in 1-D, ``(batch, channels, depth, rows, columns)`` in
+3-D). Shapes are checked, and output shapes computed, by the convolution's
+:class:`~convnet.ops.conv.ConvGeometry`, the object the convolution ops use. The padding
 argument ``pad`` (``crop`` for the transposed convolution) takes
 
 * an int or a tuple of ints: that many zeros on both sides of each axis;
@@ -19,11 +22,13 @@ With dilation, ``'full'`` and ``'same'`` refer to the dilated filter size
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from pytensor.tensor.variable import TensorVariable
 
 from .. import init, nonlinearities
-from ..ops import conv2d, conv2d_grad_wrt_inputs, conv_output_length
+from ..ops.conv import ConvGeometry, conv2d, conv3d
+from ..ops.conv.ops import convolution_grad_wrt_inputs
 from ..ops.conv1d import conv1d
 from ..typing import Nonlinearity, ParamSpec
 from ..utils import as_tuple, check_int, int_types
@@ -33,8 +38,11 @@ __all__ = [
     "BaseConvLayer",
     "Conv1DLayer",
     "Conv2DLayer",
+    "Conv3DLayer",
     "TransposedConv2DLayer",
     "Deconv2DLayer",
+    "TransposedConv3DLayer",
+    "Deconv3DLayer",
     "DilatedConv2DLayer",
 ]
 
@@ -62,16 +70,6 @@ def _border_spec(border, filter_size, name):
     if any(w < 0 for w in widths):
         raise ValueError(f"{name} must be non-negative, got {border!r}")
     return widths
-
-
-def _border_widths(border, dilated_filter_size):
-    """The zeros added (or cropped) on each side of each axis for a border
-    spec from :func:`_border_spec`."""
-    if border == "full":
-        return tuple(f - 1 for f in dilated_filter_size)
-    if border == "same":
-        return tuple(f // 2 for f in dilated_filter_size)
-    return border
 
 
 class BaseConvLayer(Layer):
@@ -167,14 +165,16 @@ class BaseConvLayer(Layer):
             self.b = self.add_param(b, bias_shape, name="b", regularizable=False)
 
     @property
-    def dilated_filter_size(self):
-        """The extent of a filter on the input: ``(filter_size - 1) * dilation + 1``."""
-        return tuple((f - 1) * d + 1 for f, d in zip(self.filter_size, self.dilation))
+    def geometry(self):
+        """The :class:`~convnet.ops.conv.ConvGeometry` of the layer's convolution
+        (``'same'`` padding is the geometry's ``'half'``)."""
+        return ConvGeometry.create(self.n, "half" if self.pad == "same" else self.pad, self.stride,
+                                   self.flip_filters, self.dilation)
 
     def pad_widths(self):
         """The zeros added on each side of each spatial axis, as a tuple of ints
         (``pad`` with ``'valid'``, ``'full'`` and ``'same'`` resolved)."""
-        return _border_widths(self.pad, self.dilated_filter_size)
+        return self.geometry.padding(self.filter_size)
 
     def get_W_shape(self):
         """The shape of ``W``: ``(num_filters, num_input_channels) + filter_size``."""
@@ -189,19 +189,11 @@ class BaseConvLayer(Layer):
 
     def get_output_shape_for(self, input_shape):
         self._check_ndim(input_shape)
-        spatial = input_shape[2:]
-        widths = self.pad_widths()
-        if any(s is not None and s + 2 * w < f for s, w, f in zip(spatial, widths, self.dilated_filter_size)):
-            raise ValueError(
-                f"the filter of size {self.dilated_filter_size} (filter_size {self.filter_size}, dilation "
-                f"{self.dilation}) is larger than the input {tuple(spatial)} padded by {widths} on each side "
-                f"(input shape {tuple(input_shape)})"
-            )
-        lengths = tuple(
-            None if s is None else conv_output_length(s, f, st, w, d)
-            for s, f, st, w, d in zip(spatial, self.filter_size, self.stride, widths, self.dilation)
-        )
-        return (input_shape[0], self.num_filters) + lengths
+        geometry = self.geometry
+        problem = geometry.shape_problem(input_shape, (self.num_filters, input_shape[1]) + self.filter_size)
+        if problem is not None:
+            raise ValueError(problem)
+        return (input_shape[0], self.num_filters) + geometry.output_sizes(input_shape[2:], self.filter_size)
 
     def get_output_for(self, input, **kwargs):
         activation = self.convolve(input, **kwargs)
@@ -284,7 +276,25 @@ class Conv1DLayer(BaseConvLayer):
                                 border_mode=self.pad_widths(), filter_flip=self.flip_filters, **extra)
 
 
-class Conv2DLayer(BaseConvLayer):
+class _ConvLayer(BaseConvLayer):
+    """A convolution layer that calls ``convolution`` as Lasagne does:
+    ``convolution(input, filters, input_shape, filter_shape, border_mode=...,
+    subsample=..., filter_flip=..., filter_dilation=...)``, Theano's signature
+    of ``conv2d`` and ``conv3d``."""
+
+    def filters_and_shape(self):
+        """``W`` in the layout the convolution expects,
+        ``(num_filters, num_input_channels) + filter_size``, and that shape."""
+        return self.W, self.get_W_shape()
+
+    def convolve(self, input, **kwargs):
+        filters, filter_shape = self.filters_and_shape()
+        return self.convolution(input, filters, self.input_shape, filter_shape, border_mode=self.pad_widths(),
+                                subsample=self.stride, filter_flip=self.flip_filters,
+                                filter_dilation=self.dilation)
+
+
+class Conv2DLayer(_ConvLayer):
     """2-D convolution layer: ``nonlinearity(conv(input, W) + b)`` for inputs
     of shape ``(batch, channels, rows, columns)``.
 
@@ -345,16 +355,68 @@ class Conv2DLayer(BaseConvLayer):
                          flip_filters, dilation, n=2, **kwargs)
         self.convolution = convolution
 
-    def filters_and_shape(self):
-        """``W`` in the layout the convolution expects,
-        ``(num_filters, num_input_channels, rows, columns)``, and that shape."""
-        return self.W, self.get_W_shape()
 
-    def convolve(self, input, **kwargs):
-        filters, filter_shape = self.filters_and_shape()
-        return self.convolution(input, filters, self.input_shape, filter_shape, border_mode=self.pad_widths(),
-                                subsample=self.stride, filter_flip=self.flip_filters,
-                                filter_dilation=self.dilation)
+class Conv3DLayer(_ConvLayer):
+    """3-D convolution layer: ``nonlinearity(conv(input, W) + b)`` for inputs
+    of shape ``(batch, channels, depth, rows, columns)`` (Lasagne's
+    ``Conv3DLayer``).
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 5-D input shape; the
+        number of channels must be known.
+    num_filters : int
+        The number of filters, i.e. of output channels.
+    filter_size : int or 3 ints
+        The filter size ``(depth, rows, columns)``.
+    stride : int or 3 ints
+        The step between filter positions.
+    pad : int, 3 ints, 'valid', 'full' or 'same'
+        The zero padding of the input; see :mod:`convnet.layers.conv`.
+    untie_biases : bool
+        See :class:`BaseConvLayer`.
+    W : initializer, array or expression
+        The filters, of shape ``(num_filters, num_input_channels, depth, rows, columns)``.
+    b : initializer, array, expression or None
+        The biases, shape ``(num_filters,)``; ``None`` for no biases.
+    nonlinearity : callable or None
+        Applied to the activation; ``None`` means the identity.
+    flip_filters : bool
+        True (the default) flips the filters (a convolution), False
+        correlates (see :class:`Conv3DDNNLayer <convnet.layers.dnn.Conv3DDNNLayer>`).
+    convolution : callable
+        The function that convolves, with the signature of
+        :func:`convnet.ops.conv3d` (Theano's ``T.nnet.conv3d``).
+    dilation : int or 3 ints
+        The spacing between filter taps (1: a dense filter); not in Lasagne.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        See :class:`BaseConvLayer`.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Conv3DLayer
+    >>> l_conv = Conv3DLayer(InputLayer((None, 2, 8, 16, 16)), num_filters=4, filter_size=3, pad='same',
+    ...                      stride=(1, 2, 2))
+    >>> l_conv.output_shape, l_conv.W.get_value().shape
+    ((None, 4, 8, 8, 8), (4, 2, 3, 3, 3))
+    """
+
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = (1, 1, 1), pad: int | tuple[int, ...] | str = 0,
+                 untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify, flip_filters: bool = True,
+                 convolution: Callable[..., TensorVariable] = conv3d, dilation: int | tuple[int, ...] = (1, 1, 1),
+                 **kwargs) -> None:
+        super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity,
+                         flip_filters, dilation, n=3, **kwargs)
+        self.convolution = convolution
 
 
 class DilatedConv2DLayer(Conv2DLayer):
@@ -429,7 +491,59 @@ class DilatedConv2DLayer(Conv2DLayer):
         return self.W.dimshuffle(1, 0, 2, 3), (self.num_filters, self.input_shape[1]) + self.filter_size
 
 
-class TransposedConv2DLayer(BaseConvLayer):
+class _TransposedConvLayer(BaseConvLayer):
+    """A transposed convolution of ``n`` spatial dimensions: see :class:`TransposedConv2DLayer`."""
+
+    def __init__(self, incoming, num_filters, filter_size, stride, crop, untie_biases, W, b, nonlinearity,
+                 flip_filters, output_size, n, **kwargs):
+        self.output_size = None if output_size is None else _positive_tuple(output_size, n, "output_size")
+        super().__init__(incoming, num_filters, filter_size, stride, crop, untie_biases, W, b, nonlinearity,
+                         flip_filters, n=n, **kwargs)
+
+    @property
+    def crop(self):
+        """The cropping, ``'full'``, ``'same'`` or a tuple of ints."""
+        return self.pad
+
+    @property
+    def geometry(self):
+        """The geometry of the forward convolution that this layer transposes
+        (which flips the filters when the layer does not)."""
+        return replace(super().geometry, filter_flip=not self.flip_filters)
+
+    def get_W_shape(self):
+        """The shape of ``W``: ``(num_input_channels, num_filters) + filter_size``."""
+        return (self.input_shape[1], self.num_filters) + self.filter_size
+
+    def get_output_shape_for(self, input_shape):
+        self._check_ndim(input_shape)
+        smallest = self.geometry.smallest_input_sizes(input_shape[2:], self.filter_size)
+        if self.output_size is None:
+            if any(s is not None and s <= 0 for s in smallest):
+                raise ValueError(f"crop {self.pad_widths()} leaves no output: the uncropped output of input "
+                                 f"shape {tuple(input_shape)} would be smaller than twice the crop")
+            return (input_shape[0], self.num_filters) + smallest
+        for lo, size, st in zip(smallest, self.output_size, self.stride):
+            if lo is not None and not lo <= size < lo + st:
+                raise ValueError(
+                    f"output_size {self.output_size} is not one that the convolution with stride {self.stride} "
+                    f"maps to the input shape {tuple(input_shape)}: it must lie between {smallest} and "
+                    f"{tuple(s + st - 1 for s, st in zip(smallest, self.stride))}"
+                )
+        return (input_shape[0], self.num_filters) + self.output_size
+
+    def convolve(self, input, **kwargs):
+        # the declared output size where known, else computed from the input's symbolic shape
+        geometry = self.geometry
+        symbolic_size = geometry.smallest_input_sizes([input.shape[axis] for axis in range(2, input.ndim)],
+                                                      self.filter_size)
+        output_size = tuple(s if d is None else d for d, s in zip(self.output_shape[2:], symbolic_size))
+        return convolution_grad_wrt_inputs(
+            self.n, input, self.W, (input.shape[0], self.num_filters) + tuple(output_size), self.get_W_shape(),
+            border_mode=geometry.border_mode, subsample=geometry.subsample, filter_flip=geometry.filter_flip)
+
+
+class TransposedConv2DLayer(_TransposedConvLayer):
     """2-D transposed convolution layer (also called fractionally strided
     convolution or deconvolution) [2]_: the backward pass of a
     :class:`Conv2DLayer`, mapping a convolution's output shape back to its
@@ -511,55 +625,73 @@ class TransposedConv2DLayer(BaseConvLayer):
     ((None, 3, 16, 16), (16, 3, 4, 4))
     """
 
-    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...], stride: int | tuple[int, ...] = (1, 1),
-                 crop: int | tuple[int, ...] | str = 0, untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
-                 b: ParamSpec | None = init.Constant(0.0), nonlinearity: Nonlinearity | None = nonlinearities.rectify,
-                 flip_filters: bool = False, output_size: int | tuple[int, ...] | None = None, **kwargs) -> None:
-        self.output_size = None if output_size is None else _positive_tuple(output_size, 2, "output_size")
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = (1, 1), crop: int | tuple[int, ...] | str = 0,
+                 untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify, flip_filters: bool = False,
+                 output_size: int | tuple[int, ...] | None = None, **kwargs) -> None:
         super().__init__(incoming, num_filters, filter_size, stride, crop, untie_biases, W, b, nonlinearity,
-                         flip_filters, n=2, **kwargs)
-
-    @property
-    def crop(self):
-        """The cropping, ``'full'``, ``'same'`` or a tuple of ints."""
-        return self.pad
-
-    def get_W_shape(self):
-        """The shape of ``W``: ``(num_input_channels, num_filters) + filter_size``."""
-        return (self.input_shape[1], self.num_filters) + self.filter_size
-
-    def _smallest_output_size(self, input_spatial):
-        """``(input - 1) * stride - 2 * crop + filter_size`` per axis; works
-        on ints and on symbolic lengths."""
-        return tuple(
-            None if s is None else (s - 1) * st - 2 * w + f
-            for s, st, w, f in zip(input_spatial, self.stride, self.pad_widths(), self.filter_size)
-        )
-
-    def get_output_shape_for(self, input_shape):
-        self._check_ndim(input_shape)
-        smallest = self._smallest_output_size(input_shape[2:])
-        if self.output_size is None:
-            if any(s is not None and s <= 0 for s in smallest):
-                raise ValueError(f"crop {self.pad_widths()} leaves no output: the uncropped output of input "
-                                 f"shape {tuple(input_shape)} would be smaller than twice the crop")
-            return (input_shape[0], self.num_filters) + smallest
-        for lo, size, st in zip(smallest, self.output_size, self.stride):
-            if lo is not None and not lo <= size < lo + st:
-                raise ValueError(
-                    f"output_size {self.output_size} is not one that the convolution with stride {self.stride} "
-                    f"maps to the input shape {tuple(input_shape)}: it must lie between {smallest} and "
-                    f"{tuple(s + st - 1 for s, st in zip(smallest, self.stride))}"
-                )
-        return (input_shape[0], self.num_filters) + self.output_size
-
-    def convolve(self, input, **kwargs):
-        # the declared output size where known, else computed from the input's symbolic shape
-        symbolic_size = self._smallest_output_size([input.shape[axis] for axis in range(2, input.ndim)])
-        output_size = tuple(s if d is None else d for d, s in zip(self.output_shape[2:], symbolic_size))
-        return conv2d_grad_wrt_inputs(input, self.W, (input.shape[0], self.num_filters) + tuple(output_size),
-                                      self.get_W_shape(), border_mode=self.pad_widths(), subsample=self.stride,
-                                      filter_flip=not self.flip_filters)
+                         flip_filters, output_size, n=2, **kwargs)
 
 
 Deconv2DLayer = TransposedConv2DLayer
+
+
+class TransposedConv3DLayer(_TransposedConvLayer):
+    """3-D transposed convolution layer (Lasagne's ``TransposedConv3DLayer``):
+    the backward pass of a :class:`Conv3DLayer`, mapping a convolution's
+    output shape back to its input shape, for inputs of shape ``(batch,
+    channels, depth, rows, columns)``; see :class:`TransposedConv2DLayer`,
+    which it extends to three spatial axes.
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 5-D input shape.
+    num_filters : int
+        The number of output channels.
+    filter_size : int or 3 ints
+        The filter size ``(depth, rows, columns)``.
+    stride : int or 3 ints
+        The spacing of the filter copies on the output.
+    crop : int, 3 ints, 'valid', 'full' or 'same'
+        Voxels removed at the borders of the output (the padding of the
+        forward convolution).
+    untie_biases, b, nonlinearity
+        As for :class:`TransposedConv2DLayer`.
+    W : initializer, array or expression
+        The filters, of shape ``(num_input_channels, num_filters, depth, rows, columns)``.
+    flip_filters : bool
+        As for :class:`TransposedConv2DLayer` (default False: the transpose
+        of a :class:`Conv3DLayer` sharing ``W``).
+    output_size : int, 3 ints or None
+        The output size ``(depth, rows, columns)``; by default the smallest.
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        As for :class:`TransposedConv2DLayer`.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, TransposedConv3DLayer
+    >>> l_up = TransposedConv3DLayer(InputLayer((None, 8, 4, 4, 4)), num_filters=2, filter_size=4, stride=2,
+    ...                              crop=1)
+    >>> l_up.output_shape, l_up.W.get_value().shape
+    ((None, 2, 8, 8, 8), (8, 2, 4, 4, 4))
+    """
+
+    def __init__(self, incoming: Incoming, num_filters: int, filter_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] = (1, 1, 1), crop: int | tuple[int, ...] | str = 0,
+                 untie_biases: bool = False, W: ParamSpec = init.GlorotUniform(),
+                 b: ParamSpec | None = init.Constant(0.0),
+                 nonlinearity: Nonlinearity | None = nonlinearities.rectify, flip_filters: bool = False,
+                 output_size: int | tuple[int, ...] | None = None, **kwargs) -> None:
+        super().__init__(incoming, num_filters, filter_size, stride, crop, untie_biases, W, b, nonlinearity,
+                         flip_filters, output_size, n=3, **kwargs)
+
+
+Deconv3DLayer = TransposedConv3DLayer

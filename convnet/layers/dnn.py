@@ -3,10 +3,11 @@ portable layers, so that code such as ``from lasagne.layers.dnn import
 Conv2DDNNLayer as ConvLayer`` runs unchanged: convnet picks the backend by
 device (:mod:`convnet.config`), not by layer class.
 
-The defaults are the cuDNN layers': :class:`Conv2DDNNLayer` correlates
-(``flip_filters=False``, unlike :class:`~convnet.layers.Conv2DLayer`).
-``Conv3DDNNLayer``, ``Pool3DDNNLayer`` and ``MaxPool3DDNNLayer`` are not
-provided yet (no 3-D convolution in convnet).
+The defaults are the cuDNN layers': :class:`Conv2DDNNLayer` and
+:class:`Conv3DDNNLayer` correlate (``flip_filters=False``, unlike
+:class:`~convnet.layers.Conv2DLayer` and :class:`~convnet.layers.Conv3DLayer`).
+``Pool3DDNNLayer`` and ``MaxPool3DDNNLayer`` are not provided yet (no 3-D
+pooling in convnet).
 
 Examples
 --------
@@ -17,13 +18,14 @@ Examples
 ((None, 16, 16, 16), False)
 """
 from .. import init, nonlinearities
-from ..ops import conv2d
-from .conv import Conv2DLayer
+from ..ops import conv2d, conv3d
+from .conv import Conv2DLayer, Conv3DLayer
 from .normalization import BatchNormLayer, batch_norm
 from .pool import Pool2DLayer, SpatialPyramidPoolingLayer
 
 __all__ = [
     "Conv2DDNNLayer",
+    "Conv3DDNNLayer",
     "Pool2DDNNLayer",
     "MaxPool2DDNNLayer",
     "SpatialPyramidPoolingDNNLayer",
@@ -44,6 +46,17 @@ class Conv2DDNNLayer(Conv2DLayer):
     def __init__(self, incoming, num_filters, filter_size, stride=(1, 1), pad=0, untie_biases=False,
                  W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
                  flip_filters=False, convolution=conv2d, dilation=(1, 1), **kwargs):
+        super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity,
+                         flip_filters, convolution, dilation, **kwargs)
+
+
+class Conv3DDNNLayer(Conv3DLayer):
+    """Lasagne's ``Conv3DDNNLayer``: :class:`~convnet.layers.Conv3DLayer`
+    with ``flip_filters=False`` by default (cuDNN's cross-correlation)."""
+
+    def __init__(self, incoming, num_filters, filter_size, stride=(1, 1, 1), pad=0, untie_biases=False,
+                 W=init.GlorotUniform(), b=init.Constant(0.0), nonlinearity=nonlinearities.rectify,
+                 flip_filters=False, convolution=conv3d, dilation=(1, 1, 1), **kwargs):
         super().__init__(incoming, num_filters, filter_size, stride, pad, untie_biases, W, b, nonlinearity,
                          flip_filters, convolution, dilation, **kwargs)
 

@@ -63,6 +63,22 @@ def test_conv2d_is_a_true_convolution_like_theano():
     assert _eval(y).shape == (1, 2, 4, 5)
 
 
+def test_conv3d_is_a_true_convolution_like_theano():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 4, 5, 3))
+    w = rng.standard_normal((3, 2, 2, 3, 2))
+    out = _eval(T.nnet.conv3d(x, w, input_shape=(1, 2, 4, 5, 3), filter_shape=(3, 2, 2, 3, 2)))
+    flipped = w[:, :, ::-1, ::-1, ::-1]
+    expected = np.zeros((1, 3, 3, 3, 2))
+    for index in np.ndindex(3, 3, 2):
+        window = tuple(slice(i, i + k) for i, k in zip(index, w.shape[2:]))
+        expected[(0, slice(None)) + index] = np.tensordot(flipped, x[(0, slice(None)) + window], axes=4)
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
+    assert abstract_conv.get_conv_output_shape(x.shape, w.shape, "valid", (1, 1, 1)) == (1, 3, 3, 3, 2)
+    with pytest.raises(NotImplementedError, match="num_groups=2"):
+        T.nnet.conv3d(x, w, num_groups=2)
+
+
 def test_pool_2d_defaults_and_old_names():
     x = np.arange(25.0).reshape(1, 1, 5, 5)
     with pytest.warns(UserWarning, match="ignore_border"):

@@ -1,9 +1,7 @@
-"""Tests of convnet.ops.conv: values against an independent reference, gradients,
+"""Tests of convnet.ops.conv in 2-D: values against an independent reference, gradients,
 agreement of the Python / Numba / JAX implementations, shapes and errors.
 
-The reference convolution is written from the definition with
-``scipy.signal.correlate2d``; reference gradients come from its Jacobian,
-built column by column (the convolution is linear in each argument).
+The reference convolution and its gradients are in :mod:`tests.ops.conv_reference`.
 Most tests call ``perform`` (FAST_COMPILE); the Numba backend compiles one
 graph covering all configurations, since each Numba compilation costs seconds.
 """
@@ -16,71 +14,29 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.compile.mode import Mode, get_mode
 from pytensor.gradient import verify_grad
-from scipy.signal import correlate2d
 
 from convnet.ops.conv import (
-    Conv2d,
-    Conv2dGradInputs,
-    Conv2dGradWeights,
+    Conv,
+    ConvGeometry,
+    ConvGradInputs,
+    ConvGradWeights,
     conv2d,
     conv2d_grad_wrt_inputs,
     conv2d_grad_wrt_weights,
     conv_output_length,
 )
 
-# --- Reference ------------------------------------------------------------------
+from .conv_reference import (
+    backend_functions,
+    random_arrays,
+    reference_conv,
+    reference_gradients,
+    run_perform,
+)
 
 
-def reference_pads(border_mode, dilated_filter_hw):
-    if border_mode == "valid":
-        return (0, 0)
-    if border_mode == "full":
-        return tuple(k - 1 for k in dilated_filter_hw)
-    if border_mode == "half":
-        return tuple(k // 2 for k in dilated_filter_hw)
-    if isinstance(border_mode, int):
-        return (border_mode, border_mode)
-    return tuple(border_mode)
-
-
-def reference_conv2d(x, w, border_mode="valid", subsample=(1, 1), filter_flip=True,
-                     filter_dilation=(1, 1)):
-    """Sum over input channels of 2-D correlations with zero-inserted (dilated) filters."""
-    out_channels, channels, kh, kw = w.shape
-    dh, dw = filter_dilation
-    dilated = np.zeros((out_channels, channels, (kh - 1) * dh + 1, (kw - 1) * dw + 1))
-    dilated[:, :, ::dh, ::dw] = w[:, :, ::-1, ::-1] if filter_flip else w
-    ph, pw = reference_pads(border_mode, dilated.shape[2:])
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    return np.array([
-        [sum(correlate2d(padded[b, c], dilated[o, c], mode="valid") for c in range(channels))
-         [::subsample[0], ::subsample[1]] for o in range(out_channels)]
-        for b in range(x.shape[0])
-    ])
-
-
-def reference_gradients(x, w, output_grad, **params):
-    """Gradients of ``sum(conv2d(x, w) * output_grad)``: inner products of
-    ``output_grad`` with the convolution of each basis array."""
-    def gradient(shape, convolve_basis):
-        basis = np.eye(int(np.prod(shape))).reshape((-1,) + shape)
-        return np.array([np.sum(output_grad * convolve_basis(e)) for e in basis]).reshape(shape)
-
-    return (gradient(x.shape, lambda e: reference_conv2d(e, w, **params)),
-            gradient(w.shape, lambda e: reference_conv2d(x, e, **params)))
-
-
-def random_arrays(*shapes, dtype="float64", seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
-
-
-def run_perform(op, *inputs):
-    """The output of ``op.perform`` on numeric inputs, without compiling."""
-    node = op.make_node(*(pt.as_tensor_variable(i) for i in inputs))
-    storage = [[None]]
-    op.perform(node, inputs, storage)
-    return storage[0][0]
+def geometry_2d(border_mode="valid", subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1)):
+    return ConvGeometry.create(2, border_mode, subsample, filter_flip, filter_dilation)
 
 
 # --- Forward values -----------------------------------------------------------------
@@ -99,8 +55,8 @@ def test_forward_matches_reference(subsample, border_mode, filter_dilation, filt
     params = dict(border_mode=border_mode, subsample=subsample, filter_flip=filter_flip,
                   filter_dilation=filter_dilation)
     x, w = random_arrays((1, channels, 8, 11), (2, channels, 3, 2))
-    expected = reference_conv2d(x, w, **params)
-    result = run_perform(Conv2d(**params), x, w)
+    expected = reference_conv(x, w, **params)
+    result = run_perform(Conv(geometry_2d(**params)), x, w)
     assert result.shape == expected.shape
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
@@ -108,8 +64,8 @@ def test_forward_matches_reference(subsample, border_mode, filter_dilation, filt
 @pytest.mark.parametrize("border_mode", ["half", 2, (0, 1)])
 def test_forward_batch_and_even_filters(border_mode):
     x, w = random_arrays((3, 2, 6, 5), (4, 2, 4, 2))
-    np.testing.assert_allclose(run_perform(Conv2d(border_mode), x, w),
-                               reference_conv2d(x, w, border_mode), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(run_perform(Conv(geometry_2d(border_mode)), x, w),
+                               reference_conv(x, w, border_mode), rtol=1e-10, atol=1e-10)
 
 
 def test_float32_stays_float32(mode):
@@ -154,7 +110,7 @@ def test_verify_grad_conv2d(params, mode):
 def test_verify_grad_gradient_ops(params, mode):
     """The gradient Ops' own gradients (which make second derivatives work)."""
     x, w = random_arrays((2, 2, 6, 7), (3, 2, 3, 2))
-    (g,) = random_arrays(reference_conv2d(x, w, **params).shape, seed=2)
+    (g,) = random_arrays(reference_conv(x, w, **params).shape, seed=2)
     verify_grad(lambda w, g: conv2d_grad_wrt_inputs(g, w, x.shape, **params), [w, g],
                 mode=python_mode(mode), rng=np.random.default_rng(3))
     verify_grad(lambda x, g: conv2d_grad_wrt_weights(x, g, w.shape, **params), [x, g],
@@ -164,7 +120,7 @@ def test_verify_grad_gradient_ops(params, mode):
 @pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
 def test_gradients_match_reference(params, mode):
     x, w = random_arrays((1, 2, 6, 7), (2, 2, 3, 2))
-    (g,) = random_arrays(reference_conv2d(x, w, **params).shape, seed=2)
+    (g,) = random_arrays(reference_conv(x, w, **params).shape, seed=2)
     xs, ws = pt.tensor4("x", dtype="float64"), pt.tensor4("w", dtype="float64")
     cost = (conv2d(xs, ws, **params) * g).sum()
     gx, gw = pytensor.function([xs, ws], pytensor.grad(cost, [xs, ws]), mode=mode)(x, w)
@@ -204,22 +160,7 @@ LARGE_IMAGE_SHAPES = {1: (2, 3, 400, 300), 2: (300, 3, 40, 40)}
 
 @pytest.fixture(scope="module")
 def compiled_cases():
-    """One function per backend computing every case's output and both gradients
-    of ``sum(output * output_grad)``: compiling once keeps Numba's cost down."""
-    functions = {}
-
-    def compile_for(mode):
-        if mode not in functions:
-            inputs, outputs = [], []
-            for index in range(len(BACKEND_CASES)):
-                x, w, g = (pt.tensor4(f"{name}{index}") for name in ("x", "w", "g"))
-                y = conv2d(x, w, **BACKEND_CASES[index][2])
-                inputs += [x, w, g]
-                outputs += [y] + pytensor.grad((y * g).sum(), [x, w])
-            functions[mode] = pytensor.function(inputs, outputs, mode=mode)
-        return functions[mode]
-
-    return compile_for
+    return backend_functions([(2, params) for _, _, params in BACKEND_CASES])
 
 
 def case_values(image_shapes=None):
@@ -237,7 +178,7 @@ def test_backends_match_reference(backend_mode, compiled_cases):
     expected = []
     for index, (_, _, params) in enumerate(BACKEND_CASES):
         x, w, g = (v.astype("float64") for v in values[3 * index:3 * index + 3])
-        expected += [reference_conv2d(x, w, **params), *reference_gradients(x, w, g, **params)]
+        expected += [reference_conv(x, w, **params), *reference_gradients(x, w, g, **params)]
     results = compiled_cases(backend_mode)(*values)
     assert len(results) == len(expected)
     for result, reference in zip(results, expected):
@@ -276,16 +217,18 @@ def numba_algorithms(x_shape, w_shape, params):
     direct transposed convolution)`` that the Numba kernels pick for these shapes."""
     import numba
 
-    import convnet.ops.conv_numba as conv_numba
+    import convnet.ops.conv.numba_backend as numba_backend
+
+    g = geometry_2d(**params)
+    border_code, pads, subsample, dilation = g.border_code, g.explicit_pads, g.subsample, g.filter_dilation
 
     @numba.njit
-    def pick(op_params, y_shape):
-        sizes = conv_numba._sizes(op_params, x_shape, w_shape, y_shape)
-        return (conv_numba._direct_chunk(sizes, op_params) > 0,
-                conv_numba._transposed_problem(sizes, op_params)[0].size > 0)
+    def pick(op_params):
+        sizes = numba_backend._sizes(x_shape, w_shape, border_code, pads, subsample, dilation)
+        return (numba_backend._direct_chunk(sizes, op_params) > 0,
+                numba_backend._transposed_problem(sizes, op_params)[0].size > 0)
 
-    y_shape = conv2d(pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape), **params).type.shape
-    return pick(conv_numba._parameters(Conv2dGradInputs(**params)), y_shape)
+    return pick(numba_backend._kernel_params(ConvGradInputs(g)))
 
 
 def test_numba_direct_algorithm_matches_perform():
@@ -323,7 +266,7 @@ def test_numba_float64():
     xv, wv = random_arrays(x_shape, w_shape)
     result = convolve(xv, wv)
     assert result.dtype == "float64"
-    np.testing.assert_allclose(result, reference_conv2d(xv, wv, **params), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result, reference_conv(xv, wv, **params), rtol=1e-12, atol=1e-12)
 
 
 def test_numba_is_cacheable():
@@ -355,7 +298,7 @@ def test_conv_output_length(length, filter_size, stride, pad, dilation, expected
 @pytest.mark.parametrize("params", GRADIENT_FAMILIES.values(), ids=GRADIENT_FAMILIES.keys())
 def test_static_and_inferred_shapes(params):
     x_shape, w_shape = (2, 3, 9, 8), (4, 3, 3, 2)
-    expected = reference_conv2d(*random_arrays(x_shape, w_shape), **params).shape
+    expected = reference_conv(*random_arrays(x_shape, w_shape), **params).shape
     static_x, static_w = pt.tensor4(shape=x_shape), pt.tensor4(shape=w_shape)
     assert conv2d(static_x, static_w, **params).type.shape == expected
     gx, gw = pytensor.grad(conv2d(static_x, static_w, **params).sum(), [static_x, static_w])
@@ -367,7 +310,7 @@ def test_static_and_inferred_shapes(params):
     # Shape inference (infer_shape) must answer without running any convolution.
     shape_fn = pytensor.function([x, w], shapes, mode=Mode(linker="py", optimizer="fast_run"),
                                  on_unused_input="ignore")
-    assert not any(isinstance(n.op, (Conv2d, Conv2dGradInputs, Conv2dGradWeights))
+    assert not any(isinstance(n.op, (Conv, ConvGradInputs, ConvGradWeights))
                    for n in shape_fn.maker.fgraph.apply_nodes)
     xv, wv = random_arrays(x_shape, w_shape, dtype="float32")
     assert [tuple(s) for s in shape_fn(xv, wv)] == [expected, x_shape, w_shape]
@@ -386,13 +329,13 @@ def test_shape_hints_become_static():
 
 def test_gradient_ops_take_shape_vectors(mode):
     x, w, g = pt.tensor4("x"), pt.tensor4("w"), pt.tensor4("g")
-    gx = Conv2dGradInputs(subsample=(2, 2))(w, g, x.shape[2:])
-    gw = Conv2dGradWeights(subsample=(2, 2))(x, g, w.shape[2:])
+    gx = ConvGradInputs(geometry_2d(subsample=(2, 2)))(w, g, x.shape[2:])
+    gw = ConvGradWeights(geometry_2d(subsample=(2, 2)))(x, g, w.shape[2:])
     xv, wv, gv = random_arrays((1, 2, 7, 8), (3, 2, 3, 2), (1, 3, 3, 4), dtype="float32")
     results = pytensor.function([x, w, g], [gx, gw], mode=mode)(xv, wv, gv)
     assert [r.shape for r in results] == [xv.shape, wv.shape]
     with pytest.raises(ValueError, match="input_shape must hold 2 spatial sizes"):
-        Conv2dGradInputs()(w, g, x.shape)
+        ConvGradInputs(geometry_2d())(w, g, x.shape)
 
 
 def test_transposed_convolution_with_symbolic_shape(mode):
@@ -542,9 +485,9 @@ def test_numba_kernels_run_serially_without_openblas():
     functions), the kernels still give the results, in one worker."""
     code = """
 import numpy as np, pytensor, pytensor.tensor as pt
-import convnet.ops.conv_numba as conv_numba
+import convnet.ops.conv.numba_backend as numba_backend
 from convnet.ops.conv import conv2d
-conv_numba._find_openblas_threads = lambda: None
+numba_backend._find_openblas_threads = lambda: None
 x, w = pt.tensor4("x"), pt.tensor4("w")
 y = conv2d(x, w, border_mode="half")
 gx, gw = pytensor.grad(y.sum(), [x, w])
@@ -552,6 +495,6 @@ values = [np.random.default_rng(0).standard_normal(s).astype("float32") for s in
 for numba_result, reference in zip(pytensor.function([x, w], [y, gx, gw], mode="NUMBA")(*values),
                                    pytensor.function([x, w], [y, gx, gw], mode="FAST_COMPILE")(*values)):
     np.testing.assert_allclose(numba_result, reference, rtol=1e-4, atol=1e-3)
-assert len(conv_numba._stand_ins) == 2
+assert len(numba_backend._stand_ins) == 2
 """
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,5 +1,5 @@
 """``theano.tensor.nnet`` (``T.nnet``): activations, cross-entropies and
-convolution (on :func:`convnet.ops.conv2d`) with Theano's semantics.
+convolution (on :func:`convnet.ops.conv2d` and :func:`convnet.ops.conv3d`) with Theano's semantics.
 
 Examples
 --------
@@ -14,12 +14,12 @@ from pytensor.tensor.special import log_softmax as _log_softmax
 from pytensor.tensor.special import softmax as _softmax
 
 from . import abstract_conv
-from .abstract_conv import conv2d, conv2d_transpose
+from .abstract_conv import conv2d, conv2d_transpose, conv3d
 
 __all__ = [
     "softmax", "logsoftmax", "log_softmax", "sigmoid", "ultra_fast_sigmoid", "hard_sigmoid", "softplus",
     "softsign", "relu", "elu", "selu", "categorical_crossentropy", "crossentropy_categorical_1hot",
-    "binary_crossentropy", "sigmoid_binary_crossentropy", "conv2d", "conv2d_transpose", "abstract_conv",
+    "binary_crossentropy", "sigmoid_binary_crossentropy", "conv2d", "conv2d_transpose", "conv3d", "abstract_conv",
 ]
 
 sigmoid = pt.sigmoid

@@ -1,4 +1,4 @@
-"""``theano.tensor.nnet.abstract_conv``: Theano's 2-D convolution interface
+"""``theano.tensor.nnet.abstract_conv``: Theano's 2-D and 3-D convolution interface
 on convnet's convolution ops (:mod:`convnet.ops.conv`), which run on every
 backend. Grouped (``num_groups``) and unshared convolutions are not
 provided."""
@@ -6,6 +6,7 @@ from .....ops import conv as _conv
 
 __all__ = [
     "conv2d", "conv2d_transpose", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights",
+    "conv3d", "conv3d_grad_wrt_inputs", "conv3d_grad_wrt_weights",
     "get_conv_output_shape", "get_conv_shape_1axis",
 ]
 
@@ -49,6 +50,31 @@ def conv2d_grad_wrt_weights(input, output_grad, filter_shape, input_shape=None, 
                                          tuple(subsample), filter_flip, tuple(filter_dilation))
 
 
+def conv3d(input, filters, input_shape=None, filter_shape=None, border_mode="valid", subsample=(1, 1, 1),
+           filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1):
+    """Theano's ``T.nnet.conv3d`` on NCDHW volumes and OIDHW filters; see
+    :func:`convnet.ops.conv3d`."""
+    _check_supported("conv3d", num_groups, False)
+    return _conv.conv3d(input, filters, input_shape, filter_shape, border_mode, tuple(subsample), filter_flip,
+                        tuple(filter_dilation))
+
+
+def conv3d_grad_wrt_inputs(output_grad, filters, input_shape, filter_shape=None, border_mode="valid",
+                           subsample=(1, 1, 1), filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1):
+    """See :func:`convnet.ops.conv3d_grad_wrt_inputs`."""
+    _check_supported("conv3d_grad_wrt_inputs", num_groups, False)
+    return _conv.conv3d_grad_wrt_inputs(output_grad, filters, input_shape, filter_shape, border_mode,
+                                        tuple(subsample), filter_flip, tuple(filter_dilation))
+
+
+def conv3d_grad_wrt_weights(input, output_grad, filter_shape, input_shape=None, border_mode="valid",
+                            subsample=(1, 1, 1), filter_flip=True, filter_dilation=(1, 1, 1), num_groups=1):
+    """See :func:`convnet.ops.conv3d_grad_wrt_weights`."""
+    _check_supported("conv3d_grad_wrt_weights", num_groups, False)
+    return _conv.conv3d_grad_wrt_weights(input, output_grad, filter_shape, input_shape, border_mode,
+                                         tuple(subsample), filter_flip, tuple(filter_dilation))
+
+
 def conv2d_transpose(input, filters, output_shape, filter_shape=None, border_mode="valid",
                      input_dilation=(1, 1), filter_flip=True, filter_dilation=(1, 1), num_groups=1,
                      unshared=False):
@@ -64,7 +90,7 @@ def get_conv_shape_1axis(image_shape, kernel_shape, border_mode, subsample, dila
 
 
 def get_conv_output_shape(image_shape, kernel_shape, border_mode, subsample, filter_dilation=None):
-    """Output shape ``(batch, output channels, rows, cols)`` of :func:`conv2d`."""
+    """Output shape ``(batch, output channels, spatial...)`` of :func:`conv2d` or :func:`conv3d`."""
     n_spatial = len(image_shape) - 2
     dilation = tuple(filter_dilation) if filter_dilation is not None else (1,) * n_spatial
     modes = border_mode if isinstance(border_mode, tuple) else (border_mode,) * n_spatial

@@ -1,14 +1,25 @@
-"""Numba implementation of the convolution Ops, for PyTensor's default linker.
+"""Numba implementation of the convolution Ops, for PyTensor's Numba linker
+and convnet's CPU linker.
 
-Two algorithms, chosen from the shapes at run time:
+Every per-node function first checks the shapes with the rules of the Op's
+:class:`~convnet.ops.conv.geometry.ConvGeometry` (compiled from the same
+functions; the message comes from the geometry itself, in object mode, only
+when the shapes are wrong).  Then:
+
+* in 3-D (and in 1-D, lifted to 3-D with unit axes in front) a plain kernel:
+  vol2col of each volume into a buffer and one BLAS product (see "Volumes"
+  below);
+* in 2-D, the optimised kernel this docstring describes from here on.
+
+The 2-D kernel has two algorithms, chosen from the shapes at run time:
 
 **im2col + GEMM**, over blocks of output pixels.  For a block of ``n``
 output pixels, ``columns`` (K x n, K = channels * filter rows * filter
 columns) holds the input pixel each filter tap sees at each of them, and
 
-* ``Conv2d``:            output block (O x n)  = W (O x K) @ columns
-* ``Conv2dGradWeights``: filter grad  (O x K) += output_grad block (O x n) @ columns.T
-* ``Conv2dGradInputs``:  columns = W.T @ output_grad block, then col2im adds
+* ``Conv``:            output block (O x n)  = W (O x K) @ columns
+* ``ConvGradWeights``: filter grad  (O x K) += output_grad block (O x n) @ columns.T
+* ``ConvGradInputs``:  columns = W.T @ output_grad block, then col2im adds
   ``columns`` back into the input gradient.
 
 A block is a run of output rows of one image, or several whole images when
@@ -41,57 +52,52 @@ two levels per node plus the graph itself, so compiled code called from the
 per-node functions would be compiled again for every node and every graph.
 The computation is therefore compiled once per dtype as one C-callable kernel
 for the three Ops (``numba.cfunc``, cached on disk by Numba, compiled on first
-use), registered with LLVM under a versioned symbol name, and the per-node
+use), registered with LLVM under a symbol name that carries the digest of
+this family's source files (as PyTensor's cache key does, see
+:mod:`convnet.ops.kernel_cache`), and the per-node
 functions only validate shapes, allocate the result and call the kernel
 symbol (``types.ExternalFunction``), the way Numba itself calls BLAS.  One
 kernel rather than one per Op compiles Numba's parallel loop and the code
-the Ops share once, not three times.  The Op's parameters, and which Op it
-is, travel as an int64 array, and all code is cacheable, so warm runs compile
+the Ops share once, not three times.  The geometry's strides, dilations and
+flip, and which Op it is, travel as an int64 array made in one place
+(:func:`_kernel_params`), and all code is cacheable, so warm runs compile
 nothing.
 """
+from collections import namedtuple
+
 import llvmlite.binding
 import numba
 import numpy as np
 from numba import carray, types
 from numba.extending import register_jitable
 from pytensor.link.numba.dispatch.basic import (
-    default_hash_key_from_props,
     numba_njit,
     register_funcify_and_cache_key,
 )
 
-from ..linker import compiled_node, cpu_thunk
-from .conv import (
-    SHAPES_FIT,
-    Conv2d,
-    Conv2dGradInputs,
-    Conv2dGradWeights,
-    _describe_shape_problem,
-    _dilated_size,
-    _find_shape_problem,
-    _known_and_different,
-    _output_size,
-    _pad_size,
-)
+from ...linker import compiled_node, cpu_thunk
+from ..kernel_cache import kernel_cache_key, source_digest
+from . import geometry
+from .geometry import SHAPES_FIT, find_shape_problem, output_size, pad_size
+from .ops import Conv, ConvGradInputs, ConvGradWeights, nonpositive_sizes_message
 
-# The shape arithmetic and checks of convnet.ops.conv, compiled where Numba code calls them.
-for _function in (_dilated_size, _pad_size, _output_size, _known_and_different, _find_shape_problem):
+# The shape arithmetic and checks of the geometry, compiled where Numba code calls them.
+for _function in (geometry.dilated_size, geometry.pad_size, geometry.output_size,
+                  geometry.known_and_different, geometry.find_shape_problem):
     register_jitable(_function)
 
-# Part of the kernel symbol names and of PyTensor's cache key: bump it when the
-# compiled code changes, here or in the shape checks of convnet.ops.conv (caches
-# do not see changes to other files).
-_CACHE_VERSION = 14
+# The source files the compiled code comes from: their digest is part of the
+# kernel symbol names and of PyTensor's cache key.
+_SOURCES = ("conv/geometry.py", "conv/ops.py", "conv/numba_backend.py")
 # Target size of the im2col buffer of one block, in array elements.
 _BLOCK_ELEMENTS = 1 << 19
 # When the direct algorithm replaces im2col (see _direct_chunk), and its
 # chunks' largest number of images.
 _DIRECT_MIN_BATCH, _DIRECT_MIN_RUN, _DIRECT_MIN_OUT_CHANNELS, _DIRECT_MAX_OUT_COLS = 16, 32, 16, 32
 _DIRECT_MAX_CHUNK = 64
-_UNKNOWN_SHAPE = (-1, -1, -1, -1)
-# Layout of the int64 parameter array made by _parameters.
-_CHECK, _BORDER_CODE, _PADS, _STRIDES, _DILATIONS, _FLIP, _KIND, _N_PARAMS = 0, 1, 2, 4, 6, 8, 9, 10
-# The computations, in the _KIND slot: Conv2d, Conv2dGradWeights, Conv2dGradInputs.
+# Layout of the int64 parameter array of the 2-D kernel, made by _kernel_params.
+_STRIDES, _DILATIONS, _FLIP, _KIND, _N_PARAMS = 0, 2, 4, 5, 6
+# The computations of the 2-D kernel, in the _KIND slot.
 _FORWARD, _GRAD_WEIGHTS, _GRAD_INPUTS = 0, 1, 2
 # Layout of the int64 size array made by _sizes: input (NCHW), filter (OIHW),
 # output rows and columns, padding of rows and columns.
@@ -108,9 +114,12 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
 # The thread count of the BLAS behind _xxgemm, under names that
 # _register_thread_symbols defines: OpenBLAS's openblas_get_num_threads and
 # openblas_set_num_threads, or stand-ins where that BLAS is another (the getter
-# then returns -1).
-_GET_BLAS_THREADS = f"convnet_get_blas_threads_v{_CACHE_VERSION}"
-_SET_BLAS_THREADS = f"convnet_set_blas_threads_v{_CACHE_VERSION}"
+# then returns -1).  Functions that Numba caches on disk refer to these names,
+# and Numba's cache sees changes to this file only, so the names must not
+# depend on other files (as the kernel's name, which only the per-node
+# functions refer to, does).
+_GET_BLAS_THREADS = "convnet_get_blas_threads"
+_SET_BLAS_THREADS = "convnet_set_blas_threads"
 _get_blas_threads = types.ExternalFunction(_GET_BLAS_THREADS, types.intc())
 _set_blas_threads = types.ExternalFunction(_SET_BLAS_THREADS, types.void(types.intc))
 # The size of Numba's thread pool, under the symbol that numba.get_num_threads
@@ -459,7 +468,7 @@ def _worker_setup(worker, workers, sizes, params, dtype):
 
 @numba_njit(cache=True)
 def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
-    """The blocks of im2col worker ``worker`` (of ``workers``) of Conv2d."""
+    """The blocks of im2col worker ``worker`` (of ``workers``) of Conv."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     pixels.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -476,7 +485,7 @@ def _conv2d_worker(worker, workers, weights, pixels, output, sizes, params):
 @numba_njit(cache=True)
 def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (OIHW) of the blocks of im2col worker ``worker``
-    (of ``workers``) of Conv2dGradWeights into ``sums[worker]``."""
+    (of ``workers``) of ConvGradWeights into ``sums[worker]``."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     pixels.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -490,7 +499,7 @@ def _conv2d_grad_weights_worker(worker, workers, pixels, grads, sums, sizes, par
 
 @numba_njit(cache=True)
 def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, sizes, params):
-    """The blocks of im2col worker ``worker`` (of ``workers``) of Conv2dGradInputs."""
+    """The blocks of im2col worker ``worker`` (of ``workers``) of ConvGradInputs."""
     shapes, taps, blocks, columns, pitch, gathered = _worker_setup(worker, workers, sizes, params,
                                                                     grads.dtype)
     image_shape, filter_shape, output_shape, steps = shapes
@@ -512,8 +521,8 @@ def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, siz
 # run * C numbers, one image apart.  With the filters laid out channels-last
 # (HWIO: (p, q, channel) rows x O columns),
 #
-# * ``Conv2d``:            products[pixel] (m x O) += image run (m x run*C) @ filter rows
-# * ``Conv2dGradWeights``: filter rows (run*C x O) += image run.T @ products[pixel]
+# * ``Conv``:            products[pixel] (m x O) += image run (m x run*C) @ filter rows
+# * ``ConvGradWeights``: filter rows (run*C x O) += image run.T @ products[pixel]
 #
 # where ``products`` holds the output (or its gradient) of the chunk pixel by
 # pixel (output pixels x m x O).  BLAS reads the runs in place (row pitch: one
@@ -521,7 +530,7 @@ def _conv2d_grad_inputs_worker(worker, workers, weights, grads, input_grads, siz
 # stays in the caches, and taps in the padding are skipped, not multiplied by
 # zeros.  It beats im2col where images are small and batches large: im2col
 # copies every input pixel once per filter tap, in runs as short as an output
-# row.  ``Conv2dGradInputs`` uses it as the convolution of the padded output
+# row.  ``ConvGradInputs`` uses it as the convolution of the padded output
 # gradient (see _transposed_problem) where the stride is 1; adding GEMM
 # products of only O terms into overlapping runs measured slower than
 # im2col's col2im.
@@ -657,7 +666,7 @@ def _direct_setup(worker, workers, chunk, sizes, params, dtype):
 
 @numba_njit(cache=True)
 def _direct_conv2d_worker(worker, workers, chunk, hwio, pixels, output, sizes, params):
-    """The chunks of direct worker ``worker`` (of ``workers``) of Conv2d."""
+    """The chunks of direct worker ``worker`` (of ``workers``) of Conv."""
     image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
         worker, workers, chunk, sizes, params, pixels.dtype)
     out_channels = output_shape[1]
@@ -674,7 +683,7 @@ def _direct_conv2d_worker(worker, workers, chunk, hwio, pixels, output, sizes, p
 @numba_njit(cache=True)
 def _direct_grad_weights_worker(worker, workers, chunk, pixels, grads, sums, sizes, params):
     """Adds the filter gradient (channels-last) of the chunks of direct worker
-    ``worker`` (of ``workers``) of Conv2dGradWeights into ``sums[worker]``."""
+    ``worker`` (of ``workers``) of ConvGradWeights into ``sums[worker]``."""
     image_shape, output_shape, gemms, chunks, images, image_size, products = _direct_setup(
         worker, workers, chunk, sizes, params, pixels.dtype)
     out_channels = output_shape[1]
@@ -711,7 +720,9 @@ def _transposed_problem(sizes, params):
     image_shape, filter_shape, output_shape, steps = _unpack(sizes, params)
     transposed_sizes, transposed_params = sizes.copy(), params.copy()
     for axis in range(2):
-        pad = _dilated_size(filter_shape[2 + axis], steps[1][axis]) - 1 - steps[2][axis]
+        # dilated filter size - 1 - pad, written out: this compiles into the
+        # kernel, which Numba's cache keeps until this file changes.
+        pad = (filter_shape[2 + axis] - 1) * steps[1][axis] - steps[2][axis]
         if steps[0][axis] != 1 or pad < 0:
             return sizes[:0], params[:0]
         transposed_sizes[_INPUT + 2 + axis] = output_shape[2 + axis]
@@ -737,9 +748,16 @@ def _swapped_channels(filters, filter_shape):
     return swapped
 
 
+# A computation as _run_workers takes it: which one (``_FORWARD``...), images
+# per chunk of the direct algorithm (0: im2col), the number of workers, the
+# filters as the algorithm reads them, the input, the output gradient, the
+# output, the workers' filter-gradient sums, and the size and parameter arrays.
+_Work = namedtuple("_Work", "kind chunk workers weights pixels grads output sums sizes params")
+
+
 @numba_njit(cache=True)
 def _forward_work(filters, pixels, output, sizes, params):
-    """Conv2d of the flat OIHW ``filters`` and NCHW ``pixels`` into ``output``,
+    """Conv of the flat OIHW ``filters`` and NCHW ``pixels`` into ``output``,
     as the work that :func:`_run_workers` runs: by the direct algorithm where
     :func:`_direct_chunk` picks it, else by im2col."""
     filter_shape = _unpack(sizes, params)[1]
@@ -750,25 +768,25 @@ def _forward_work(filters, pixels, output, sizes, params):
     else:
         weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
     workers = _worker_count(_tasks_of(sizes, params, chunk))
-    return (_FORWARD, chunk, workers, weights, pixels, np.empty(0, pixels.dtype), output,
-            np.empty((0, 0), pixels.dtype), sizes, params)
+    return _Work(_FORWARD, chunk, workers, weights, pixels, np.empty(0, pixels.dtype), output,
+                 np.empty((0, 0), pixels.dtype), sizes, params)
 
 
 @numba_njit(cache=True)
 def _grad_weights_work(pixels, grads, filter_grads, sizes, params):
-    """Conv2dGradWeights from the flat input ``pixels`` and output gradient
+    """ConvGradWeights from the flat input ``pixels`` and output gradient
     ``grads``, as a work (see :func:`_forward_work`): each worker adds its part
     of the filter gradient into its row of ``sums``, which
     :func:`_gather_filter_grads` then adds up into ``filter_grads``."""
     chunk = _direct_chunk(sizes, params)
     workers = _worker_count(_tasks_of(sizes, params, chunk))
-    return (_GRAD_WEIGHTS, chunk, workers, np.empty(0, pixels.dtype), pixels, grads, filter_grads,
-            np.zeros((workers, filter_grads.size), pixels.dtype), sizes, params)
+    return _Work(_GRAD_WEIGHTS, chunk, workers, np.empty(0, pixels.dtype), pixels, grads, filter_grads,
+                 np.zeros((workers, filter_grads.size), pixels.dtype), sizes, params)
 
 
 @numba_njit(cache=True)
 def _grad_inputs_work(filters, grads, input_grads, sizes, params):
-    """Conv2dGradInputs from the flat ``filters`` and output gradient ``grads``,
+    """ConvGradInputs from the flat ``filters`` and output gradient ``grads``,
     as a work (see :func:`_forward_work`): the forward work of the transposed
     problem where there is one (see :func:`_transposed_problem`), else im2col
     and col2im."""
@@ -779,8 +797,8 @@ def _grad_inputs_work(filters, grads, input_grads, sizes, params):
                              transposed_sizes, transposed_params)
     weights = _flipped(filters, filter_shape) if params[_FLIP] else filters
     workers = _worker_count(_tasks_of(sizes, params, 0))
-    return (_GRAD_INPUTS, 0, workers, weights, np.empty(0, grads.dtype), grads, input_grads,
-            np.empty((0, 0), grads.dtype), sizes, params)
+    return _Work(_GRAD_INPUTS, 0, workers, weights, np.empty(0, grads.dtype), grads, input_grads,
+                 np.empty((0, 0), grads.dtype), sizes, params)
 
 
 @numba_njit(cache=True, inline="always")
@@ -817,7 +835,7 @@ def _run_workers(kind, chunk, workers, weights, pixels, grads, output, sums, siz
 
 @numba_njit(cache=True)
 def _gather_filter_grads(chunk, sums, filter_grads, sizes, params):
-    """The last step of Conv2dGradWeights: the workers' ``sums`` added up into
+    """The last step of ConvGradWeights: the workers' ``sums`` added up into
     the OIHW ``filter_grads``, from channels-last after the direct algorithm,
     flipped back where the filters are flipped."""
     for worker in range(1, sums.shape[0]):
@@ -850,9 +868,9 @@ def _operand_sizes(sizes, kind):
 
 def conv2d_kernel(a, b, out, sizes, params):
     """C entry point of the three Ops, ``params[_KIND]`` telling which: ``(a,
-    b, out)`` are the C-contiguous (images, filters, output) of Conv2d, (images,
-    output gradient, filter gradient) of Conv2dGradWeights, or (filters, output
-    gradient, input gradient) of Conv2dGradInputs.  One kernel for the three
+    b, out)`` are the C-contiguous (images, filters, output) of Conv, (images,
+    output gradient, filter gradient) of ConvGradWeights, or (filters, output
+    gradient, input gradient) of ConvGradInputs.  One kernel for the three
     compiles Numba's parallel machinery, and the code they share, once per dtype."""
     sizes, params = carray(sizes, _N_SIZES), carray(params, _N_PARAMS)
     kind = params[_KIND]
@@ -866,8 +884,7 @@ def conv2d_kernel(a, b, out, sizes, params):
         work = _grad_inputs_work(a, b, out, sizes, params)
     _run_workers(*work)
     if kind == _GRAD_WEIGHTS:
-        _, chunk, _, _, _, _, _, sums, _, _ = work
-        _gather_filter_grads(chunk, sums, out, sizes, params)
+        _gather_filter_grads(work.chunk, work.sums, out, sizes, params)
 
 
 _compiled_kernels = {}
@@ -880,7 +897,7 @@ def _kernel(dtype):
     disk cache) and registers its address with LLVM under a name that code
     compiled earlier, and cached, refers to.
     """
-    name = f"convnet_conv2d_kernel_{dtype}_v{_CACHE_VERSION}"
+    name = f"convnet_conv2d_kernel_{dtype}_{source_digest(*_SOURCES):x}"
     if not _compiled_kernels:
         _register_thread_symbols()
     if name not in _compiled_kernels:
@@ -893,111 +910,350 @@ def _kernel(dtype):
     return types.ExternalFunction(name, types.void(*[types.voidptr] * 5))
 
 
-# --- Per-node functions ---------------------------------------------------------------
+# --- Volumes: the kernel for 3-D (and lifted 1-D) convolutions ---------------------------
+# vol2col per volume into a (K x positions) buffer, K = channels * filter
+# depth * rows * columns, then one BLAS product per volume:
+#
+# * Conv:            output (O x positions) = W (O x K) @ columns
+# * ConvGradWeights: filter grad (O x K) += output_grad (O x positions) @ columns.T
+# * ConvGradInputs:  columns = W.T @ output_grad, then col2vol adds them back.
+#
+# Shapes are 5-D (batch, channels, depth, rows, columns); steps are
+# ``(strides, dilations, pads)``, each 3 ints.  These are plain jitted
+# functions: they compile into the per-node functions of the 3-D Ops only.
 
 
 @numba_njit(cache=True)
-def _sizes(params, input_shape, filter_shape, output_shape):
-    """Validate the shapes and return their size array (see ``_INPUT``...).
+def _volume_columns(volume, filter_sizes, output_sizes, steps, columns, to_columns):
+    """``columns[k, m] = volume[tap k at output position m]`` (0 in the padding) if
+    ``to_columns``, else add ``columns`` back into ``volume`` (col2vol).
+    ``volume`` is one (channels, depth, rows, columns) volume."""
+    strides, dilations, pads = steps
+    channels, depth, height, width = volume.shape
+    kd, kh, kw = filter_sizes
+    od, oh, ow = output_sizes
+    k = 0
+    for c in range(channels):
+        for a in range(kd):
+            for b in range(kh):
+                for e in range(kw):
+                    m = 0
+                    for i in range(od):
+                        z = i * strides[0] + a * dilations[0] - pads[0]
+                        for j in range(oh):
+                            y = j * strides[1] + b * dilations[1] - pads[1]
+                            inside = 0 <= z < depth and 0 <= y < height
+                            for q in range(ow):
+                                x = q * strides[2] + e * dilations[2] - pads[2]
+                                if inside and 0 <= x < width:
+                                    if to_columns:
+                                        columns[k, m] = volume[c, z, y, x]
+                                    else:
+                                        volume[c, z, y, x] += columns[k, m]
+                                elif to_columns:
+                                    columns[k, m] = 0
+                                m += 1
+                    k += 1
 
-    Raises the ValueError that ``perform`` raises; its message is built in
-    Python (object mode), which runs only when the shapes are wrong.
-    """
-    border_code = params[_BORDER_CODE]
-    explicit_pads = (params[_PADS], params[_PADS + 1])
-    subsample = (params[_STRIDES], params[_STRIDES + 1])
-    dilation = (params[_DILATIONS], params[_DILATIONS + 1])
-    problem, axis = _find_shape_problem(input_shape, filter_shape, output_shape, border_code,
-                                        explicit_pads, subsample, dilation)
-    if problem != SHAPES_FIT:
-        check = params[_CHECK]
-        with numba.objmode(message="unicode_type"):
-            message = _describe_shape_problem(check, problem, axis, input_shape, filter_shape,
-                                              output_shape, border_code, explicit_pads, subsample,
-                                              dilation)
-        raise ValueError(message)
+
+@numba_njit(cache=True)
+def _volume_conv(images, weights, output_sizes, steps):
+    """Conv of 5-D ``images`` with 5-D cross-correlation ``weights``."""
+    batch, out_channels = images.shape[0], weights.shape[0]
+    taps = weights[0].size
+    matrix = weights.reshape((out_channels, taps))
+    positions = output_sizes[0] * output_sizes[1] * output_sizes[2]
+    columns = np.empty((taps, positions), images.dtype)
+    output = np.empty((batch, out_channels, positions), images.dtype)
+    for n in range(batch):
+        _volume_columns(images[n], weights.shape[2:], output_sizes, steps, columns, True)
+        np.dot(matrix, columns, output[n])
+    return output.reshape((batch, out_channels) + output_sizes)
+
+
+@numba_njit(cache=True)
+def _volume_grad_weights(images, grads, filter_sizes, steps):
+    """ConvGradWeights (of the cross-correlation) from 5-D ``images`` and output gradient ``grads``."""
+    batch, out_channels = grads.shape[0], grads.shape[1]
+    output_sizes = grads.shape[2:]
+    taps = images.shape[1] * filter_sizes[0] * filter_sizes[1] * filter_sizes[2]
+    positions = output_sizes[0] * output_sizes[1] * output_sizes[2]
+    columns = np.empty((taps, positions), images.dtype)
+    filter_grads = np.zeros((out_channels, taps), images.dtype)
+    for n in range(batch):
+        _volume_columns(images[n], filter_sizes, output_sizes, steps, columns, True)
+        filter_grads += np.dot(grads[n].reshape((out_channels, positions)), columns.T)
+    return filter_grads.reshape((out_channels, images.shape[1]) + filter_sizes)
+
+
+@numba_njit(cache=True)
+def _volume_grad_inputs(weights, grads, input_shape, steps):
+    """ConvGradInputs (of the cross-correlation) from 5-D ``weights`` and output gradient ``grads``."""
+    batch, out_channels = grads.shape[0], grads.shape[1]
+    output_sizes = grads.shape[2:]
+    taps = weights[0].size
+    positions = output_sizes[0] * output_sizes[1] * output_sizes[2]
+    matrix_t = np.ascontiguousarray(weights.reshape((out_channels, taps)).T)
+    columns = np.empty((taps, positions), grads.dtype)
+    input_grads = np.zeros(input_shape, grads.dtype)
+    for n in range(batch):
+        np.dot(matrix_t, grads[n].reshape((out_channels, positions)), columns)
+        _volume_columns(input_grads[n], weights.shape[2:], output_sizes, steps, columns, False)
+    return input_grads
+
+
+# --- Per-node functions ---------------------------------------------------------------
+
+
+def _kernel_params(op):
+    """The 2-D kernel's int64 parameter array (layout ``_STRIDES``, ``_DILATIONS``,
+    ``_FLIP``, ``_KIND``) for ``op``: the one place the geometry is flattened.
+    Compiled code reads it at run time, so one compilation serves every
+    configuration."""
+    kind = {Conv: _FORWARD, ConvGradWeights: _GRAD_WEIGHTS, ConvGradInputs: _GRAD_INPUTS}[type(op)]
+    g = op.geometry
+    return np.array([*g.subsample, *g.filter_dilation, g.filter_flip, kind], dtype=np.int64)
+
+
+@numba_njit
+def _sizes(input_shape, filter_shape, border_code, explicit_pads, subsample, dilation):
+    """The 2-D kernel's size array (see ``_INPUT``...) for shapes that fit.
+
+    Not cached by Numba, whose disk cache sees changes to this file only:
+    it compiles into the per-node functions, which PyTensor caches under a
+    key that changes with the geometry's rules too."""
     sizes = np.empty(_N_SIZES, np.int64)
     for axis in range(4):
         sizes[_INPUT + axis] = input_shape[axis]
         sizes[_FILTER + axis] = filter_shape[axis]
     for axis in range(2):
-        pad = _pad_size(border_code, explicit_pads[axis], filter_shape[2 + axis], dilation[axis])
+        pad = pad_size(border_code, explicit_pads[axis], filter_shape[2 + axis], dilation[axis])
         sizes[_PAD_HW + axis] = pad
-        sizes[_OUT_HW + axis] = _output_size(input_shape[2 + axis], filter_shape[2 + axis],
-                                             subsample[axis], pad, dilation[axis])
+        sizes[_OUT_HW + axis] = output_size(input_shape[2 + axis], filter_shape[2 + axis], subsample[axis],
+                                            pad, dilation[axis])
     return sizes
 
 
-def _parameters(op):
-    """The Op's check kind, parameters and computation as one int64 array, laid
-    out as ``_CHECK``, ``_BORDER_CODE``... say.  Compiled code reads them at run
-    time, so one compilation serves every configuration."""
-    border_code, pad_rows, pad_cols = op.border_code
-    kind = {Conv2d: _FORWARD, Conv2dGradWeights: _GRAD_WEIGHTS, Conv2dGradInputs: _GRAD_INPUTS}[type(op)]
-    return np.array([op.check_kind, border_code, pad_rows, pad_cols, *op.subsample, *op.filter_dilation,
-                     op.filter_flip, kind], dtype=np.int64)
+def _shape_message(function_name, input_name, filters_name, ndim, border_name, explicit_pads, subsample,
+                   filter_flip, dilation, input_shape, filter_shape, output_shape):
+    """The geometry's message for shapes that do not fit, for compiled code
+    (object mode), which passes the geometry as its fields."""
+    border = border_name or tuple(explicit_pads)
+    g = geometry.ConvGeometry.create(ndim, border, tuple(subsample), filter_flip, tuple(dilation))
+    shapes = [tuple(None if size < 0 else int(size) for size in shape) for shape in
+              (input_shape, filter_shape, output_shape)]
+    problem = g.shape_problem(*shapes[:2], None if min(output_shape) < 0 else shapes[2], input_name,
+                              filters_name)
+    return f"{function_name}: {problem}"
 
 
-def _cache_key(op, node):
-    """PyTensor's cache key: the Op's, plus the dtype, on which the kernel depends."""
-    return default_hash_key_from_props(op, dtype=node.outputs[0].dtype, cache_version=_CACHE_VERSION)
-
-
-@register_funcify_and_cache_key(Conv2d)
-def numba_funcify_Conv2d(op, node, **kwargs):
-    params = _parameters(op)
-    kernel = _kernel(node.outputs[0].dtype)
-
-    @numba_njit
-    def conv2d(images, filters):
-        images, filters = np.ascontiguousarray(images), np.ascontiguousarray(filters)
-        sizes = _sizes(params, images.shape, filters.shape, _UNKNOWN_SHAPE)
-        output = np.empty((sizes[_INPUT], sizes[_FILTER], sizes[_OUT_HW], sizes[_OUT_HW + 1]),
-                          images.dtype)
-        kernel(images.ctypes, filters.ctypes, output.ctypes, sizes.ctypes, params.ctypes)
-        return output
-
-    return conv2d, _cache_key(op, node)
-
-
-@register_funcify_and_cache_key(Conv2dGradWeights)
-def numba_funcify_Conv2dGradWeights(op, node, **kwargs):
-    params = _parameters(op)
-    kernel = _kernel(node.outputs[0].dtype)
+def _shape_checker(op):
+    """A jitted ``check(input_shape, filter_shape, output_shape)`` (tuples, -1
+    for unknown) raising the ValueError that ``op.perform`` raises."""
+    g = op.geometry
+    function_name, (input_name, filters_name) = op.function_name, op.operand_names
+    ndim, code, pads, subsample, dilation = g.ndim, g.border_code, g.explicit_pads, g.subsample, g.filter_dilation
+    border_name, flip = g.border_mode if isinstance(g.border_mode, str) else "", g.filter_flip
 
     @numba_njit
-    def conv2d_grad_wrt_weights(images, output_grad, filter_hw):
-        if min(filter_hw[0], filter_hw[1]) <= 0:
-            raise ValueError("conv2d_grad_wrt_weights: filter_shape must give positive sizes")
-        images, output_grad = np.ascontiguousarray(images), np.ascontiguousarray(output_grad)
-        filter_shape = (output_grad.shape[1], images.shape[1], filter_hw[0], filter_hw[1])
-        sizes = _sizes(params, images.shape, filter_shape, output_grad.shape)
-        filter_grad = np.empty(filter_shape, images.dtype)
-        kernel(images.ctypes, output_grad.ctypes, filter_grad.ctypes, sizes.ctypes, params.ctypes)
-        return filter_grad
+    def check(input_shape, filter_shape, output_shape):
+        problem, _ = find_shape_problem(input_shape, filter_shape, output_shape, code, pads, subsample,
+                                        dilation)
+        if problem != SHAPES_FIT:
+            with numba.objmode(message="unicode_type"):
+                message = _shape_message(function_name, input_name, filters_name, ndim, border_name, pads,
+                                         subsample, flip, dilation, input_shape, filter_shape, output_shape)
+            raise ValueError(message)
 
-    return conv2d_grad_wrt_weights, _cache_key(op, node)
+    return check
 
 
-@register_funcify_and_cache_key(Conv2dGradInputs)
-def numba_funcify_Conv2dGradInputs(op, node, **kwargs):
-    params = _parameters(op)
-    kernel = _kernel(node.outputs[0].dtype)
+def _positive_sizes(op, name):
+    """A jitted ``check(sizes)`` raising a ValueError unless the int vector ``sizes``
+    (a gradient Op's spatial sizes input ``name``) is all positive."""
+    function_name = op.function_name
+
+    @numba_njit
+    def check(sizes):
+        if sizes.min() <= 0:
+            with numba.objmode(message="unicode_type"):
+                message = nonpositive_sizes_message(function_name, name, sizes)
+            raise ValueError(message)
+
+    return check
+
+
+@register_jitable
+def _spatial_tuple1(sizes):
+    return (sizes[0],)
+
+
+@register_jitable
+def _spatial_tuple2(sizes):
+    return (sizes[0], sizes[1])
+
+
+@register_jitable
+def _spatial_tuple3(sizes):
+    return (sizes[0], sizes[1], sizes[2])
+
+
+# A vector of spatial sizes as a tuple, by number of spatial dimensions.
+_SPATIAL_TUPLE = {1: _spatial_tuple1, 2: _spatial_tuple2, 3: _spatial_tuple3}
+
+
+@register_jitable
+def _same_shape(shape):
+    return shape
+
+
+@register_jitable
+def _line_as_volume(shape):
+    return (shape[0], shape[1], 1, 1, shape[2])
+
+
+@register_jitable
+def _volume_as_line(shape):
+    return (shape[0], shape[1], shape[4])
+
+
+# (lift, drop) of a shape to 5-D and back, by number of spatial dimensions:
+# 1-D data are volumes with unit depth and rows.
+_LIFT = {1: (_line_as_volume, _volume_as_line), 3: (_same_shape, _same_shape)}
+
+
+def _flat_2d_kernel(op, node):
+    """The per-node function of a 2-D Op: checks, then the optimised 2-D kernel."""
+    g = op.geometry
+    params, kernel, check = _kernel_params(op), _kernel(node.outputs[0].dtype), _shape_checker(op)
+    code, pads, subsample, dilation = g.border_code, g.explicit_pads, g.subsample, g.filter_dilation
+    unknown = (-1, -1, -1, -1)
+
+    def sizes_of(input_shape, filter_shape):
+        return _sizes(input_shape, filter_shape, code, pads, subsample, dilation)
+
+    sizes_of = numba_njit(sizes_of)
+
+    if isinstance(op, Conv):
+        @numba_njit
+        def conv2d(images, filters):
+            images, filters = np.ascontiguousarray(images), np.ascontiguousarray(filters)
+            check(images.shape, filters.shape, unknown)
+            sizes = sizes_of(images.shape, filters.shape)
+            output = np.empty((sizes[_INPUT], sizes[_FILTER], sizes[_OUT_HW], sizes[_OUT_HW + 1]),
+                              images.dtype)
+            kernel(images.ctypes, filters.ctypes, output.ctypes, sizes.ctypes, params.ctypes)
+            return output
+
+        return conv2d
+
+    positive = _positive_sizes(op, op.operand_names[0 if isinstance(op, ConvGradInputs) else 1])
+    if isinstance(op, ConvGradWeights):
+        @numba_njit
+        def conv2d_grad_wrt_weights(images, output_grad, filter_hw):
+            positive(filter_hw)
+            images, output_grad = np.ascontiguousarray(images), np.ascontiguousarray(output_grad)
+            filter_shape = (output_grad.shape[1], images.shape[1], filter_hw[0], filter_hw[1])
+            check(images.shape, filter_shape, output_grad.shape)
+            sizes = sizes_of(images.shape, filter_shape)
+            filter_grad = np.empty(filter_shape, images.dtype)
+            kernel(images.ctypes, output_grad.ctypes, filter_grad.ctypes, sizes.ctypes, params.ctypes)
+            return filter_grad
+
+        return conv2d_grad_wrt_weights
 
     @numba_njit
     def conv2d_grad_wrt_inputs(filters, output_grad, input_hw):
-        if min(input_hw[0], input_hw[1]) <= 0:
-            raise ValueError("conv2d_grad_wrt_inputs: input_shape must give positive sizes")
+        positive(input_hw)
         filters, output_grad = np.ascontiguousarray(filters), np.ascontiguousarray(output_grad)
         input_shape = (output_grad.shape[0], filters.shape[1], input_hw[0], input_hw[1])
-        sizes = _sizes(params, input_shape, filters.shape, output_grad.shape)
+        check(input_shape, filters.shape, output_grad.shape)
+        sizes = sizes_of(input_shape, filters.shape)
         input_grad = np.empty(input_shape, filters.dtype)
         kernel(filters.ctypes, output_grad.ctypes, input_grad.ctypes, sizes.ctypes, params.ctypes)
         return input_grad
 
-    return conv2d_grad_wrt_inputs, _cache_key(op, node)
+    return conv2d_grad_wrt_inputs
+
+
+def _volume_kernel(op, node):
+    """The per-node function of a 3-D or 1-D Op: checks, then the volume
+    kernel, 1-D data and geometry lifted to 3-D with unit axes in front."""
+    g, ndim = op.geometry, op.geometry.ndim
+    lifted = g.lifted(3)
+    code, pads, subsample, dilation = lifted.border_code, lifted.explicit_pads, lifted.subsample, \
+        lifted.filter_dilation
+    flip, check, spatial = g.filter_flip, _shape_checker(op), _SPATIAL_TUPLE[ndim]
+    lift, drop = _LIFT[ndim]
+    unknown = (-1,) * (ndim + 2)
+
+    @numba_njit
+    def as_volumes(array):
+        """The 5-D view of a (batch, channels, spatial...) array."""
+        return np.ascontiguousarray(array).reshape(lift(array.shape))
+
+    @numba_njit
+    def steps_for(filter_sizes):
+        """``(strides, dilations, pads)`` for 5-D filters of spatial sizes ``filter_sizes``."""
+        padding = (pad_size(code, pads[0], filter_sizes[0], dilation[0]),
+                   pad_size(code, pads[1], filter_sizes[1], dilation[1]),
+                   pad_size(code, pads[2], filter_sizes[2], dilation[2]))
+        return subsample, dilation, padding
+
+    @numba_njit
+    def oriented(weights):
+        """5-D ``weights`` as the filters of a cross-correlation."""
+        return np.ascontiguousarray(weights[:, :, ::-1, ::-1, ::-1]) if flip else weights
+
+    if isinstance(op, Conv):
+        @numba_njit
+        def conv(images, filters):
+            check(images.shape, filters.shape, unknown)
+            x, w = as_volumes(images), oriented(as_volumes(filters))
+            steps = steps_for(w.shape[2:])
+            output_sizes = (output_size(x.shape[2], w.shape[2], subsample[0], steps[2][0], dilation[0]),
+                            output_size(x.shape[3], w.shape[3], subsample[1], steps[2][1], dilation[1]),
+                            output_size(x.shape[4], w.shape[4], subsample[2], steps[2][2], dilation[2]))
+            output = _volume_conv(x, w, output_sizes, steps)
+            return output.reshape(drop(output.shape))
+
+        return conv
+
+    positive = _positive_sizes(op, op.operand_names[0 if isinstance(op, ConvGradInputs) else 1])
+    if isinstance(op, ConvGradWeights):
+        @numba_njit
+        def conv_grad_wrt_weights(images, output_grad, filter_sizes):
+            positive(filter_sizes)
+            filter_shape = (output_grad.shape[1], images.shape[1]) + spatial(filter_sizes)
+            check(images.shape, filter_shape, output_grad.shape)
+            x, g5 = as_volumes(images), as_volumes(output_grad)
+            sizes5 = lift(filter_shape)[2:]
+            grads = _volume_grad_weights(x, g5, sizes5, steps_for(sizes5))
+            return np.ascontiguousarray(oriented(grads)).reshape(filter_shape)
+
+        return conv_grad_wrt_weights
+
+    @numba_njit
+    def conv_grad_wrt_inputs(filters, output_grad, input_sizes):
+        positive(input_sizes)
+        input_shape = (output_grad.shape[0], filters.shape[1]) + spatial(input_sizes)
+        check(input_shape, filters.shape, output_grad.shape)
+        w, g5 = oriented(as_volumes(filters)), as_volumes(output_grad)
+        return _volume_grad_inputs(w, g5, lift(input_shape), steps_for(w.shape[2:])).reshape(input_shape)
+
+    return conv_grad_wrt_inputs
+
+
+@register_funcify_and_cache_key(Conv)
+@register_funcify_and_cache_key(ConvGradInputs)
+@register_funcify_and_cache_key(ConvGradWeights)
+def numba_funcify_conv(op, node, **kwargs):
+    """The per-node function of a convolution Op: the optimised 2-D kernel in
+    2-D, else the volume kernel; keyed by the Op, the dtype and the sources."""
+    build = _flat_2d_kernel if op.geometry.ndim == 2 else _volume_kernel
+    return build(op, node), kernel_cache_key(op, node, *_SOURCES)
 
 
 # convnet's CPU linker runs these nodes through the per-node functions above.
-for _op_type in (Conv2d, Conv2dGradInputs, Conv2dGradWeights):
+for _op_type in (Conv, ConvGradInputs, ConvGradWeights):
     cpu_thunk.register(_op_type)(compiled_node)
