@@ -305,13 +305,12 @@ def _compiled_before(node, signature, mark=False):
     its inputs and a digest of convnet's Op sources.
     """
     from . import graph_cache
-    from .ops.kernel_cache import source_digest
 
     try:
         key = graph_cache._digest((
             graph_cache._encode(node.op), [_input_description(v) for v in node.inputs],
             [_type_description(v) for v in node.outputs], [str(t) for t in signature],
-            source_digest(*sorted(p.name for p in _OPS_SOURCES.glob("*.py")))))
+            _ops_digest()))
     except Exception:  # noqa: BLE001  (an Op that cannot be keyed: always the compiler)
         return False
     marker = Path(pytensor_config.compiledir) / "convnet_nodes" / key
@@ -342,7 +341,13 @@ def _type_description(variable):
     return variable.type.dtype, tuple(size == 1 for size in shape)
 
 
-_OPS_SOURCES = Path(__file__).parent / "ops"
+@functools.cache
+def _ops_digest():
+    """A digest of every source file of convnet's Ops."""
+    from .ops.kernel_cache import source_digest
+
+    ops = Path(__file__).parent / "ops"
+    return source_digest(*sorted(str(path.relative_to(ops)) for path in ops.rglob("*.py")))
 
 
 def _load_cached(dispatcher, signature):

@@ -16,8 +16,6 @@ from functools import cache
 from hashlib import sha256
 from pathlib import Path
 
-from pytensor.link.numba.dispatch.basic import default_hash_key_from_props
-
 __all__ = ["source_digest", "kernel_cache_key"]
 
 _OPS_DIR = Path(__file__).parent
@@ -36,5 +34,8 @@ def source_digest(*relative_paths: str) -> int:
 def kernel_cache_key(op, node, *sources: str) -> str:
     """PyTensor's cache key for the kernel of ``node``: the Op's props, the
     dtype of its first output and the digest of ``sources``."""
+    # Imported here: importing PyTensor's Numba backend imports the kernels' modules, which import this one.
+    from pytensor.link.numba.dispatch.basic import default_hash_key_from_props
+
     return default_hash_key_from_props(op, dtype=node.outputs[0].dtype,
                                        source=source_digest(*sources))
