@@ -35,12 +35,15 @@ import numpy as np
 
 from ...utils import int_types
 
-__all__ = ["POOL_MODES", "SUM_MODES", "PoolGeometry", "output_length", "window_fits", "padded_extent", "axis_window_counts"]
+__all__ = ["POOL_MODES", "SUM_MODES", "MAX_POOLED_AXES", "PoolGeometry", "output_length", "window_fits", "padded_extent", "axis_window_counts"]
 
 POOL_MODES = ("max", "sum", "average_inc_pad", "average_exc_pad", "l2")
 """The pooling modes: the maximum, the sum, the mean counting padding as zeros
 (``'average_inc_pad'``) or over the input cells only (``'average_exc_pad'``),
 and the root of the sum of squares (``'l2'``)."""
+
+MAX_POOLED_AXES = 3
+"""The most axes a pooling pools (depth, rows and columns)."""
 
 SUM_MODES = ("sum", "average_inc_pad", "average_exc_pad")
 """The modes whose pooling is linear (a weighted sum of each window's cells)."""
@@ -102,15 +105,15 @@ def axis_window_counts(length, n_windows, window, stride, pad, include_pad):
 
 
 def _int_tuple(name, value, n, minimum):
-    """``value`` as a tuple of ``n`` (or, for None, one or more) Python ints
+    """``value`` as a tuple of ``n`` (or, for None, 1 to 3) Python ints
     ``>= minimum``, else ValueError naming ``name``."""
     try:
         items = tuple(value)
     except TypeError:
         items = None
     kind = "positive" if minimum == 1 else "non-negative"
-    count = "one or more" if n is None else str(n)
-    if items is None or not items or (n is not None and len(items) != n) or not all(
+    count = f"1 to {MAX_POOLED_AXES}" if n is None else str(n)
+    if items is None or not 1 <= len(items) <= MAX_POOLED_AXES or (n is not None and len(items) != n) or not all(
         isinstance(v, int_types) and not isinstance(v, (bool, np.bool_)) for v in items
     ):
         raise ValueError(f"{name} must be {count} {kind} integers, got {name}={value!r}")
@@ -139,7 +142,7 @@ class PoolGeometry:
     mode : str
         One of ``modes``.
     ndim : int or None
-        The number of pooled axes, which ``ws``, ``stride`` and ``pad`` must
+        The number of pooled axes (1 to 3), which ``ws``, ``stride`` and ``pad`` must
         match; None takes ``len(ws)``.
     window_name : str
         How errors name ``ws`` (layers call it ``pool_size``); not part of
