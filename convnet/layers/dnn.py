@@ -5,8 +5,9 @@ device (:mod:`convnet.config`), not by layer class.
 
 The defaults are the cuDNN layers': :class:`Conv2DDNNLayer` correlates
 (``flip_filters=False``, unlike :class:`~convnet.layers.Conv2DLayer`).
-``Conv3DDNNLayer``, ``Pool3DDNNLayer`` and ``MaxPool3DDNNLayer`` are not
-provided yet (no 3-D convolution in convnet).
+:class:`Pool3DDNNLayer` and :class:`MaxPool3DDNNLayer` are
+:class:`~convnet.layers.Pool3DLayer`'s. ``Conv3DDNNLayer`` is not provided
+yet (no 3-D convolution in convnet).
 
 Examples
 --------
@@ -20,12 +21,14 @@ from .. import init, nonlinearities
 from ..ops import conv2d
 from .conv import Conv2DLayer
 from .normalization import BatchNormLayer, batch_norm
-from .pool import Pool2DLayer, SpatialPyramidPoolingLayer
+from .pool import Pool2DLayer, Pool3DLayer, SpatialPyramidPoolingLayer
 
 __all__ = [
     "Conv2DDNNLayer",
     "Pool2DDNNLayer",
     "MaxPool2DDNNLayer",
+    "Pool3DDNNLayer",
+    "MaxPool3DDNNLayer",
     "SpatialPyramidPoolingDNNLayer",
     "BatchNormDNNLayer",
     "batch_norm_dnn",
@@ -60,6 +63,21 @@ class MaxPool2DDNNLayer(Pool2DDNNLayer):
     """Lasagne's ``MaxPool2DDNNLayer``: :class:`Pool2DDNNLayer` with ``mode='max'``."""
 
     def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
+
+
+class Pool3DDNNLayer(Pool3DLayer):
+    """Lasagne's ``Pool3DDNNLayer``: :class:`~convnet.layers.Pool3DLayer`
+    (cuDNN pooled whole windows only; ``ignore_border=False`` works here too)."""
+
+    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0, 0), ignore_border=True, mode="max", **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border=ignore_border, mode=mode, **kwargs)
+
+
+class MaxPool3DDNNLayer(Pool3DDNNLayer):
+    """Lasagne's ``MaxPool3DDNNLayer``: :class:`Pool3DDNNLayer` with ``mode='max'``."""
+
+    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0, 0), ignore_border=True, **kwargs):
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 
 
