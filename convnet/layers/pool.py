@@ -6,7 +6,7 @@ pooling across feature maps (:class:`FeaturePoolLayer` for maxout,
 :class:`FeatureWTALayer`).
 
 The spatial pooling layers keep their window arguments in one
-:class:`~convnet.ops.pool.PoolGeometry` (``layer.geometry``), which validates
+:class:`~convnet.ops.pool.geometry.PoolGeometry` (``layer.geometry``), which validates
 them with the same rules and messages as the pooling Ops."""
 from collections.abc import Callable, Sequence
 

@@ -1,4 +1,4 @@
-"""convnet's own PyTensor ops: 2-D convolution and pooling, with gradients and
+"""convnet's own PyTensor ops: 2-D convolution and 1-, 2- and 3-D pooling, with gradients and
 implementations for PyTensor's Python, Numba and JAX backends."""
 from .conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403

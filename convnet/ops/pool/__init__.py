@@ -1,9 +1,10 @@
 """Pooling over the last one, two or three axes: the :func:`pool2d` and
-:func:`pool3d` functions, their Ops and gradient Ops.
+:func:`pool3d` functions, their Ops and gradient Ops, and the
+:class:`~convnet.ops.pool.geometry.PoolGeometry` they share.
 
 Where things live:
 
-* :mod:`~convnet.ops.pool.geometry`: :class:`PoolGeometry`, the window,
+* :mod:`~convnet.ops.pool.geometry`: ``PoolGeometry``, the window,
   stride, padding, border rule and mode, with every validation rule, and the
   per-axis arithmetic all implementations share;
 * :mod:`~convnet.ops.pool.ops`: the functions, the Ops and their NumPy
@@ -24,5 +25,8 @@ Examples
 array([[ 2.5,  4.5],
        [10.5, 12.5]])
 """
+from . import ops as _ops
+from .geometry import POOL_MODES, PoolGeometry
 from .ops import *  # noqa: F401,F403
-from .ops import __all__  # noqa: F401
+
+__all__ = ["POOL_MODES", "PoolGeometry", *_ops.__all__]

@@ -167,9 +167,9 @@ class PoolGeometry:
     >>> g.output_lengths((5, 6)), g.padded_lengths((5, 6))
     ((3, 3), (7, 8))
     >>> g.average_divisors((5, 6))
-    array([[4., 6., 4.],
-           [6., 9., 6.],
-           [4., 6., 4.]])
+    array([[4., 6., 6.],
+           [6., 9., 9.],
+           [4., 6., 6.]])
     """
 
     ws: tuple[int, ...]

@@ -45,8 +45,6 @@ from ..compat import infer_shape_method
 from .geometry import POOL_MODES, SUM_MODES, PoolGeometry
 
 __all__ = [
-    "POOL_MODES",
-    "PoolGeometry",
     "pool2d",
     "pool3d",
     "pool_output_length",
@@ -76,7 +74,7 @@ def pool2d(input, ws, ignore_border=True, stride=None, pad=(0, 0), mode="max"):
         Cells of padding on each side ``(rows, cols)``; each must be smaller
         than the window. Requires ``ignore_border=True``.
     mode : str
-        One of :data:`POOL_MODES`: ``'max'``, ``'sum'``, ``'average_inc_pad'``
+        One of :data:`~convnet.ops.pool.geometry.POOL_MODES`: ``'max'``, ``'sum'``, ``'average_inc_pad'``
         (padding counts as zeros), ``'average_exc_pad'`` (padding is not
         counted) or ``'l2'`` (square root of the sum of squares).
 
@@ -121,8 +119,8 @@ def pool3d(input, ws, ignore_border=True, stride=None, pad=(0, 0, 0), mode="max"
     >>> x = np.arange(27.0).reshape(1, 3, 3, 3)
     >>> pool3d(x, ws=(2, 2, 2)).eval()
     array([[[[13.]]]])
-    >>> pool3d(x, ws=(3, 1, 3), mode="average_inc_pad")[0, 0].eval()
-    array([[10., 13., 16.]])
+    >>> pool3d(x, ws=(3, 3, 1), mode="average_inc_pad")[0, 0].eval()
+    array([[12., 13., 14.]])
     """
     return Pool.from_geometry(PoolGeometry(ws, stride, pad, ignore_border, mode, ndim=3))(input)
 
