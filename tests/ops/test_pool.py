@@ -143,6 +143,16 @@ GEOMETRIES = [
 ]
 
 
+GEOMETRIES_3D = [
+    # shape, ws, stride, pad, ignore_border
+    ((2, 1, 4, 5, 4), (2, 2, 2), None, (0, 0, 0), True),
+    ((1, 2, 5, 4, 6), (2, 3, 2), None, (0, 0, 0), False),  # partial windows on every axis
+    ((1, 2, 5, 6, 4), (3, 2, 2), (2, 1, 3), (0, 0, 0), False),  # overlap, gaps, partial windows
+    ((2, 1, 5, 4, 5), (3, 2, 3), (2, 2, 1), (1, 1, 2), True),  # padding, overlap
+    ((3, 4, 5, 4), (2, 2, 3), (1, 2, 2), (1, 0, 1), True),  # 4-d input
+]
+
+
 def infer_shape(node, input_shapes):
     """``node.op.infer_shape``, which takes no ``fgraph`` argument from PyTensor 3.1 on."""
     if tuple(int(part) for part in pytensor.__version__.split(".")[:2]) < (3, 1):
@@ -151,11 +161,12 @@ def infer_shape(node, input_shapes):
 
 
 @pytest.mark.parametrize("mode", POOL_MODES)
-@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GEOMETRIES)
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GEOMETRIES + GEOMETRIES_3D)
 def test_forward_matches_reference(shape, ws, stride, pad, ignore_border, mode):
     x_value = distinct_values(shape)
     x = pt.tensor("x", dtype=x_value.dtype, shape=(None,) * len(shape))
-    pooled = pool2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+    pool = {2: pool2d, 3: pool3d}[len(ws)]
+    pooled = pool(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
     inferred_shape = infer_shape(pooled.owner, [tuple(x.shape[i] for i in range(x.ndim))])[0]
     value, *inferred = compile_fast([x], [pooled, *inferred_shape])(x_value)
     expected, _, _ = reference_pool(x_value, ws, stride, pad, ignore_border, mode)
@@ -163,8 +174,8 @@ def test_forward_matches_reference(shape, ws, stride, pad, ignore_border, mode):
     np.testing.assert_allclose(value, expected, rtol=1e-12)
     assert tuple(inferred) == value.shape
     stride = stride or ws
-    assert value.shape[-2:] == tuple(
-        pool_output_length(n, w, s, p, ignore_border) for n, w, s, p in zip(shape[-2:], ws, stride, pad)
+    assert value.shape[-len(ws):] == tuple(
+        pool_output_length(n, w, s, p, ignore_border) for n, w, s, p in zip(shape[-len(ws):], ws, stride, pad)
     )
 
 
@@ -265,10 +276,34 @@ BACKEND_CONFIGS = [
 maxima, and a 3-d non-contiguous input; kept short since each Numba op compiles for seconds."""
 
 
+def pooling_checks(source, source_value, pooled, ws, stride, pad, ignore_border, mode, second_order, rng, label):
+    """Values to feed and ``(output, reference, label)`` checks of one pooling of ``source``:
+    the pooled values, the gradient of ``sum(pooled * u)`` and, with ``second_order`` (through
+    the gradient ops' own gradients), the derivative of the pooling along ``v``."""
+    dtype = source.dtype
+    out_shape = reference_output_shape(source_value.shape, ws, stride, pad, ignore_border)
+    u = pt.tensor(dtype=dtype, shape=(None,) * len(out_shape))
+    v = pt.tensor(dtype=dtype, shape=(None,) * source.ndim)
+    fed = {u: rng.standard_normal(out_shape).astype(dtype), v: rng.standard_normal(source_value.shape).astype(dtype)}
+    grad = pytensor.grad((pooled * u).sum(), source)
+    pooled_ref, grad_ref, derivative_ref = reference_pool(
+        source_value.astype("float64"), ws, stride, pad, ignore_border, mode, direction=fed[v], output_grad=fed[u])
+    checks = [(pooled, pooled_ref, f"{label}: pooled"), (grad, grad_ref, f"{label}: gradient")]
+    if second_order:
+        checks.append((pytensor.grad((grad * v).sum(), u), derivative_ref, f"{label}: derivative"))
+    return fed, checks
+
+
+def run_checks(fed, checks, backend_mode):
+    """Compile every check's output in one function on ``backend_mode`` and compare."""
+    outputs = [output for output, _, _ in checks]
+    results = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")(*fed.values())
+    for result, (_, reference, label) in zip(results, checks):
+        np.testing.assert_allclose(np.asarray(result), reference, rtol=2e-5, atol=2e-5, err_msg=label)
+
+
 def test_backends_agree_with_reference(backend_mode):
-    """One compiled function per backend: for each configuration the pooled values, the
-    gradient of ``sum(pooled * u)`` and, through the gradient ops' own gradients, the
-    derivative of the pooling along ``v``."""
+    """One compiled function per backend covering every configuration."""
     dtype = "float32"
     x = pt.tensor4("x", dtype=dtype)
     ties = pt.tensor4("ties", dtype=dtype)
@@ -276,29 +311,15 @@ def test_backends_agree_with_reference(backend_mode):
     ties_value = np.round(x_value * 3) / 3
     sources = {"x": (x, x_value), "ties": (ties, ties_value), "image": (x[:, 1], x_value[:, 1])}
     rng = np.random.default_rng(4)
-    fed, outputs, expected, labels = {x: x_value, ties: ties_value}, [], [], []
+    fed, checks = {x: x_value, ties: ties_value}, []
     for mode, ws, stride, pad, ignore_border, name, second_order in BACKEND_CONFIGS:
         source, source_value = sources[name]
         pooled = pool2d(source, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
-        out_shape = reference_output_shape(source_value.shape, ws, stride, pad, ignore_border)
-        u = pt.tensor(dtype=dtype, shape=(None,) * len(out_shape))
-        v = pt.tensor(dtype=dtype, shape=(None,) * source.ndim)
-        fed[u] = rng.standard_normal(out_shape).astype(dtype)
-        fed[v] = rng.standard_normal(source_value.shape).astype(dtype)
-        source_grad = pytensor.grad((pooled * u).sum(), source)
-        pooled_ref, grad_ref, derivative_ref = reference_pool(
-            source_value.astype("float64"), ws, stride, pad, ignore_border, mode,
-            direction=fed[v], output_grad=fed[u])
-        outputs += [pooled, source_grad]
-        expected += [pooled_ref, grad_ref]
-        labels += [f"{mode} on {name}: pooled", f"{mode} on {name}: gradient"]
-        if second_order:
-            outputs.append(pytensor.grad((source_grad * v).sum(), u))
-            expected.append(derivative_ref)
-            labels.append(f"{mode} on {name}: derivative")
-    results = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")(*fed.values())
-    for result, reference, label in zip(results, expected, labels):
-        np.testing.assert_allclose(np.asarray(result), reference, rtol=2e-5, atol=2e-5, err_msg=label)
+        more_fed, more_checks = pooling_checks(source, source_value, pooled, ws, stride, pad, ignore_border, mode,
+                                               second_order, rng, f"{mode} on {name}")
+        fed.update(more_fed)
+        checks += more_checks
+    run_checks(fed, checks, backend_mode)
 
 
 def test_backends_reject_a_window_larger_than_the_runtime_input(backend_mode):
@@ -497,27 +518,6 @@ def test_pool_op_is_hashable_by_its_props():
 
 # --- Three and one pooled axes --------------------------------------------------------
 
-GEOMETRIES_3D = [
-    # shape, ws, stride, pad, ignore_border
-    ((2, 1, 4, 5, 4), (2, 2, 2), None, (0, 0, 0), True),
-    ((1, 2, 5, 4, 6), (2, 3, 2), None, (0, 0, 0), False),  # partial windows on every axis
-    ((1, 2, 5, 6, 4), (3, 2, 2), (2, 1, 3), (0, 0, 0), False),  # overlap, gaps, partial windows
-    ((2, 1, 5, 4, 5), (3, 2, 3), (2, 2, 1), (1, 1, 2), True),  # padding, overlap
-    ((3, 4, 5, 4), (2, 2, 3), (1, 2, 2), (1, 0, 1), True),  # 4-d input
-]
-
-
-@pytest.mark.parametrize("mode", POOL_MODES)
-@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GEOMETRIES_3D)
-def test_forward_3d_matches_reference(shape, ws, stride, pad, ignore_border, mode):
-    x_value = distinct_values(shape)
-    x = pt.tensor("x", dtype=x_value.dtype, shape=(None,) * len(shape))
-    pooled = pool3d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
-    inferred_shape = infer_shape(pooled.owner, [tuple(x.shape[i] for i in range(x.ndim))])[0]
-    value, *inferred = compile_fast([x], [pooled, *inferred_shape])(x_value)
-    expected, _, _ = reference_pool(x_value, ws, stride, pad, ignore_border, mode)
-    np.testing.assert_allclose(value, expected, rtol=1e-12)
-    assert tuple(inferred) == value.shape
 
 
 def test_static_output_shape_3d():
@@ -580,26 +580,14 @@ def test_backends_agree_with_reference_3d(backend_mode):
     x = pt.tensor("x", dtype=dtype, shape=(None,) * 5)
     x_value = (np.round(distinct_values((2, 2, 5, 6, 5)) * 3) / 3).astype(dtype)  # with ties
     rng = np.random.default_rng(10)
-    fed, outputs, expected, labels = {x: x_value}, [], [], []
+    fed, checks = {x: x_value}, []
     for mode, ws, stride, pad, ignore_border, second_order in BACKEND_CONFIGS_3D:
         pooled = Pool(ws, stride, pad, ignore_border, mode)(x)
-        out_shape = reference_output_shape(x_value.shape, ws, stride, pad, ignore_border)
-        u, v = pt.tensor(dtype=dtype, shape=(None,) * 5), pt.tensor(dtype=dtype, shape=(None,) * 5)
-        fed[u] = rng.standard_normal(out_shape).astype(dtype)
-        fed[v] = rng.standard_normal(x_value.shape).astype(dtype)
-        grad = pytensor.grad((pooled * u).sum(), x)
-        pooled_ref, grad_ref, derivative_ref = reference_pool(
-            x_value.astype("float64"), ws, stride, pad, ignore_border, mode, direction=fed[v], output_grad=fed[u])
-        outputs += [pooled, grad]
-        expected += [pooled_ref, grad_ref]
-        labels += [f"{mode} {ws}: pooled", f"{mode} {ws}: gradient"]
-        if second_order:
-            outputs.append(pytensor.grad((grad * v).sum(), u))
-            expected.append(derivative_ref)
-            labels.append(f"{mode} {ws}: derivative")
-    results = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")(*fed.values())
-    for result, reference, label in zip(results, expected, labels):
-        np.testing.assert_allclose(np.asarray(result), reference, rtol=2e-5, atol=2e-5, err_msg=label)
+        more_fed, more_checks = pooling_checks(x, x_value, pooled, ws, stride, pad, ignore_border, mode,
+                                               second_order, rng, f"{mode} {ws}")
+        fed.update(more_fed)
+        checks += more_checks
+    run_checks(fed, checks, backend_mode)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,8 @@ import numpy as np
 
 from ...utils import int_types
 
-__all__ = ["POOL_MODES", "SUM_MODES", "MAX_POOLED_AXES", "PoolGeometry", "output_length", "window_fits", "padded_extent", "axis_window_counts"]
+__all__ = ["POOL_MODES", "SUM_MODES", "MAX_POOLED_AXES", "PoolGeometry", "output_length", "window_fits",
+           "padded_extent", "axis_window_counts"]
 
 POOL_MODES = ("max", "sum", "average_inc_pad", "average_exc_pad", "l2")
 """The pooling modes: the maximum, the sum, the mean counting padding as zeros

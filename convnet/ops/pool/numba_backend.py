@@ -217,10 +217,8 @@ def numba_funcify_Pool(op, node, **kwargs):
         n_images, lengths, out_lengths, padded_lengths = _layout(x.shape, n, ws, stride, pad, ignore_border)
         images = _images(x, n_images, lengths)
         padded = _padded(images, padded_lengths, pad, fill) if may_pad else images
-        if average:
-            divisors = _average_divisors(lengths, out_lengths, ws, stride, pad, include_pad)
-        else:
-            divisors = np.empty((0, 0, 0))
+        divisors = (_average_divisors(lengths, out_lengths, ws, stride, pad, include_pad) if average
+                    else np.empty((0, 0, 0)))
         out = np.empty((n_images, out_lengths[0], out_lengths[1], out_lengths[2]), dtype=x.dtype)
         for b in range(n_images):
             image = padded[b]
@@ -308,10 +306,8 @@ def numba_funcify_AveragePoolGrad(op, node, **kwargs):
     def average_pool_grad(x, pooled_grad):
         n_images, lengths, out_lengths, padded_lengths = _layout(x.shape, n, ws, stride, pad, ignore_border)
         window_grads = _images(pooled_grad, n_images, out_lengths)
-        if average:
-            divisors = _average_divisors(lengths, out_lengths, ws, stride, pad, include_pad)
-        else:
-            divisors = np.empty((0, 0, 0))
+        divisors = (_average_divisors(lengths, out_lengths, ws, stride, pad, include_pad) if average
+                    else np.empty((0, 0, 0)))
         grad = np.zeros((n_images, padded_lengths[0], padded_lengths[1], padded_lengths[2]), dtype=x.dtype)
         for b in range(n_images):
             image_grad = grad[b]
