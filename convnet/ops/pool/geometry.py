@@ -1,4 +1,4 @@
-"""The geometry of a pooling, for any number of pooled axes, validated once.
+"""The geometry of a pooling over one, two or three axes, validated once.
 
 :class:`PoolGeometry` holds a pooling's window, stride, padding, border rule
 and mode. It is built once from an Op's (or a layer's) arguments and holds
@@ -48,9 +48,6 @@ MAX_POOLED_AXES = 3
 
 SUM_MODES = ("sum", "average_inc_pad", "average_exc_pad")
 """The modes whose pooling is linear (a weighted sum of each window's cells)."""
-
-_AXIS_NAMES = {1: "length", 2: "rows, columns", 3: "depth, rows, columns"}
-
 
 def output_length(length, window, stride, pad, ignore_border, maximum=max):
     """Number of windows along an axis (Theano's ``Pool.out_shape``).
@@ -204,11 +201,6 @@ class PoolGeometry:
     def replace(self, **changes):
         """A copy with some fields changed (and validated), e.g. another mode."""
         return dataclasses.replace(self, **changes)
-
-    @property
-    def axes(self):
-        """Description of the pooled axes, for messages: ``'rows, columns'``..."""
-        return _AXIS_NAMES.get(self.ndim, f"{self.ndim} pooled axes")
 
     @property
     def may_pad(self):
