@@ -6,8 +6,8 @@ device (:mod:`convnet.config`), not by layer class.
 The defaults are the cuDNN layers': :class:`Conv2DDNNLayer` and
 :class:`Conv3DDNNLayer` correlate (``flip_filters=False``, unlike
 :class:`~convnet.layers.Conv2DLayer` and :class:`~convnet.layers.Conv3DLayer`).
-``Pool3DDNNLayer`` and ``MaxPool3DDNNLayer`` are not provided yet (no 3-D
-pooling in convnet).
+:class:`Pool3DDNNLayer` and :class:`MaxPool3DDNNLayer` are
+:class:`~convnet.layers.Pool3DLayer`'s.
 
 Examples
 --------
@@ -21,13 +21,15 @@ from .. import init, nonlinearities
 from ..ops import conv2d, conv3d
 from .conv import Conv2DLayer, Conv3DLayer
 from .normalization import BatchNormLayer, batch_norm
-from .pool import Pool2DLayer, SpatialPyramidPoolingLayer
+from .pool import Pool2DLayer, Pool3DLayer, SpatialPyramidPoolingLayer
 
 __all__ = [
     "Conv2DDNNLayer",
     "Conv3DDNNLayer",
     "Pool2DDNNLayer",
     "MaxPool2DDNNLayer",
+    "Pool3DDNNLayer",
+    "MaxPool3DDNNLayer",
     "SpatialPyramidPoolingDNNLayer",
     "BatchNormDNNLayer",
     "batch_norm_dnn",
@@ -73,6 +75,21 @@ class MaxPool2DDNNLayer(Pool2DDNNLayer):
     """Lasagne's ``MaxPool2DDNNLayer``: :class:`Pool2DDNNLayer` with ``mode='max'``."""
 
     def __init__(self, incoming, pool_size, stride=None, pad=(0, 0), ignore_border=True, **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
+
+
+class Pool3DDNNLayer(Pool3DLayer):
+    """Lasagne's ``Pool3DDNNLayer``: :class:`~convnet.layers.Pool3DLayer`
+    (cuDNN pooled whole windows only; ``ignore_border=False`` works here too)."""
+
+    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0, 0), ignore_border=True, mode="max", **kwargs):
+        super().__init__(incoming, pool_size, stride, pad, ignore_border=ignore_border, mode=mode, **kwargs)
+
+
+class MaxPool3DDNNLayer(Pool3DDNNLayer):
+    """Lasagne's ``MaxPool3DDNNLayer``: :class:`Pool3DDNNLayer` with ``mode='max'``."""
+
+    def __init__(self, incoming, pool_size, stride=None, pad=(0, 0, 0), ignore_border=True, **kwargs):
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 
 

@@ -1,15 +1,20 @@
 """Pooling layers: spatial pooling (:class:`Pool1DLayer`, :class:`Pool2DLayer`,
-:class:`MaxPool1DLayer`, :class:`MaxPool2DLayer`), global pooling
-(:class:`GlobalPoolLayer`), upscaling (:class:`Upscale1DLayer`,
-:class:`Upscale2DLayer`, :class:`Upscale3DLayer`) and pooling across feature maps
-(:class:`FeaturePoolLayer` for maxout, :class:`FeatureWTALayer`)."""
+:class:`Pool3DLayer`, :class:`MaxPool1DLayer`, :class:`MaxPool2DLayer`,
+:class:`MaxPool3DLayer`), global pooling (:class:`GlobalPoolLayer`), upscaling
+(:class:`Upscale1DLayer`, :class:`Upscale2DLayer`, :class:`Upscale3DLayer`) and
+pooling across feature maps (:class:`FeaturePoolLayer` for maxout,
+:class:`FeatureWTALayer`).
+
+The spatial pooling layers keep their window arguments in one
+:class:`~convnet.ops.pool.geometry.PoolGeometry` (``layer.geometry``), which validates
+them with the same rules and messages as the pooling Ops."""
 from collections.abc import Callable, Sequence
 
 import pytensor.tensor as pt
 from pytensor.tensor.variable import TensorVariable
 
-from ..ops.pool import POOL_MODES, pool2d, pool_output_length
-from ..utils import as_tuple, check_int, int_types, shape_with_known_sizes
+from ..ops.pool import Pool, PoolGeometry, pool2d
+from ..utils import check_int, int_types, shape_with_known_sizes
 from .base import Incoming, Layer
 from .conv import _positive_tuple
 
@@ -18,6 +23,8 @@ __all__ = [
     "MaxPool1DLayer",
     "Pool2DLayer",
     "MaxPool2DLayer",
+    "Pool3DLayer",
+    "MaxPool3DLayer",
     "GlobalPoolLayer",
     "SpatialPyramidPoolingLayer",
     "Upscale1DLayer",
@@ -36,8 +43,13 @@ def _check_ndim(input_shape, n):
                          f"got input shape {tuple(input_shape)}")
 
 
+def _per_axis(value, n):
+    """Lasagne's shorthand: a single int stands for ``n`` equal ones."""
+    return (value,) * n if isinstance(value, int_types) else value
+
+
 class _PoolLayer(Layer):
-    """Pooling over the ``n`` trailing axes (``n`` = 1 or 2) of a
+    """Pooling over the ``n`` trailing axes (``n`` = 1, 2 or 3) of a
     ``(batch, channels, ...)`` input; see :class:`Pool2DLayer`."""
 
     n = 2
@@ -48,40 +60,22 @@ class _PoolLayer(Layer):
         super().__init__(incoming, **kwargs)
         n = self.n
         _check_ndim(self.input_shape, n)
-        self.pool_size = _positive_tuple(pool_size, n, "pool_size")
-        self.stride = self.pool_size if stride is None else _positive_tuple(stride, n, "stride")
-        self.pad = as_tuple(pad, n, int_types)
-        if any(p < 0 for p in self.pad) or any(p >= s for p, s in zip(self.pad, self.pool_size)):
-            raise ValueError(f"pad {self.pad} must be non-negative and smaller than pool_size {self.pool_size}")
-        if any(self.pad) and not ignore_border:
-            raise ValueError(f"pad {self.pad} needs ignore_border=True")
-        if mode not in POOL_MODES:
-            raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
-        self.ignore_border = ignore_border
-        self.mode = mode
+        self.geometry = PoolGeometry(_per_axis(pool_size, n), None if stride is None else _per_axis(stride, n),
+                                     _per_axis(pad, n), ignore_border, mode, ndim=n, window_name="pool_size")
+
+    # Lasagne's attributes, read from the geometry.
+    pool_size = property(lambda self: self.geometry.ws, doc="The window size, one per pooled axis.")
+    stride = property(lambda self: self.geometry.stride, doc="The step between windows, one per pooled axis.")
+    pad = property(lambda self: self.geometry.pad, doc="The padding on each side, one per pooled axis.")
+    ignore_border = property(lambda self: self.geometry.ignore_border, doc="Whether partial windows are dropped.")
+    mode = property(lambda self: self.geometry.mode, doc="The pooling mode.")
 
     def get_output_shape_for(self, input_shape):
         _check_ndim(input_shape, self.n)
-        spatial = input_shape[2:]
-        if self.ignore_border and any(
-            s is not None and s + 2 * p < ps for s, p, ps in zip(spatial, self.pad, self.pool_size)
-        ):
-            raise ValueError(f"the pooling region {self.pool_size} is larger than the input {tuple(spatial)} "
-                             f"padded by {self.pad} on each side (input shape {tuple(input_shape)})")
-        lengths = tuple(
-            None if s is None else pool_output_length(s, ps, st, p, self.ignore_border)
-            for s, ps, st, p in zip(spatial, self.pool_size, self.stride, self.pad)
-        )
-        return tuple(input_shape[:2]) + lengths
+        return tuple(input_shape[:2]) + self.geometry.output_lengths(input_shape[2:])
 
     def get_output_for(self, input, **kwargs):
-        if self.n == 1:  # the 2-D op with a unit axis
-            pooled = pool2d(input.dimshuffle(0, 1, "x", 2), ws=(1,) + self.pool_size,
-                            ignore_border=self.ignore_border, stride=(1,) + self.stride, pad=(0,) + self.pad,
-                            mode=self.mode)
-            return pooled[:, :, 0, :]
-        return pool2d(input, ws=self.pool_size, ignore_border=self.ignore_border, stride=self.stride, pad=self.pad,
-                      mode=self.mode)
+        return Pool.from_geometry(self.geometry)(input)
 
 
 class Pool1DLayer(_PoolLayer):
@@ -200,6 +194,70 @@ class MaxPool2DLayer(Pool2DLayer):
     """
 
     def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = (0, 0),
+                 ignore_border: bool = True, **kwargs) -> None:
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
+
+
+class Pool3DLayer(_PoolLayer):
+    """3-D pooling over the three trailing axes of a
+    ``(batch, channels, depth, rows, columns)`` input (Lasagne's
+    ``Pool3DLayer``, which ran Theano's ``pool_3d``).
+
+    Parameters
+    ----------
+    incoming : Layer or tuple
+        The layer feeding into this one, or the expected 5-D input shape.
+    pool_size : int or triple of int
+        The size of the pooling regions ``(depth, rows, columns)``.
+    stride : int, triple of int or None
+        The step between pooling regions; ``None`` means ``pool_size``.
+    pad : int or triple of int
+        Padding on both sides of each axis; smaller than ``pool_size``, and
+        only with ``ignore_border=True``.
+    ignore_border : bool
+        True: only whole pooling regions count. False: a last, partial region
+        covers what is left over at the end of an axis.
+    mode : {'max', 'sum', 'average_inc_pad', 'average_exc_pad', 'l2'}
+        As for :class:`Pool2DLayer` (Lasagne documents ``'max'``,
+        ``'average_inc_pad'`` and ``'average_exc_pad'``).
+    **kwargs
+        Passed to :class:`Layer` (e.g. ``name``).
+
+    Raises
+    ------
+    ValueError
+        As :class:`Pool2DLayer`, for an input that is not 5-D.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, Pool3DLayer
+    >>> l_in = InputLayer((None, 8, 9, 16, 16))
+    >>> Pool3DLayer(l_in, pool_size=2, mode='average_inc_pad').output_shape
+    (None, 8, 4, 8, 8)
+    >>> Pool3DLayer(l_in, pool_size=(3, 2, 2), stride=(2, 2, 2), pad=(1, 0, 0)).output_shape
+    (None, 8, 5, 8, 8)
+    """
+
+    n = 3
+
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = (0, 0, 0),
+                 ignore_border: bool = True, mode: str = "max", **kwargs) -> None:
+        super().__init__(incoming, pool_size, stride, pad, ignore_border, mode, **kwargs)
+
+
+class MaxPool3DLayer(Pool3DLayer):
+    """3-D max-pooling: :class:`Pool3DLayer` with ``mode='max'``.
+
+    Examples
+    --------
+    >>> from convnet.layers import InputLayer, MaxPool3DLayer
+    >>> MaxPool3DLayer(InputLayer((None, 8, 5, 7, 7)), pool_size=2, ignore_border=False).output_shape
+    (None, 8, 3, 4, 4)
+    """
+
+    def __init__(self, incoming: Incoming, pool_size: int | tuple[int, ...],
+                 stride: int | tuple[int, ...] | None = None, pad: int | tuple[int, ...] = (0, 0, 0),
                  ignore_border: bool = True, **kwargs) -> None:
         super().__init__(incoming, pool_size, stride, pad, ignore_border, mode="max", **kwargs)
 

@@ -1,6 +1,6 @@
-"""convnet's own PyTensor ops: convolution (:mod:`convnet.ops.conv`, 1 to 3
-spatial dimensions) and pooling, with gradients and implementations for
-PyTensor's Python, Numba and JAX backends."""
+"""convnet's own PyTensor ops: convolution (:mod:`convnet.ops.conv`) and pooling
+(:mod:`convnet.ops.pool`) over 1 to 3 spatial dimensions, with gradients and
+implementations for PyTensor's Python, Numba and JAX backends."""
 from .conv import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .conv import __all__ as _conv_all

@@ -4,7 +4,15 @@ import numpy as np
 import pytensor
 import pytest
 
-from convnet.layers import Conv2DLayer, InputLayer, MaxPool2DLayer, NINLayer, get_output
+from convnet.layers import (
+    Conv2DLayer,
+    InputLayer,
+    MaxPool2DLayer,
+    MaxPool3DLayer,
+    NINLayer,
+    Pool3DLayer,
+    get_output,
+)
 from convnet.layers.corrmm import Conv2DMMLayer
 from convnet.layers.cuda_convnet import (
     Conv2DCCLayer,
@@ -17,7 +25,9 @@ from convnet.layers.dnn import (
     BatchNormDNNLayer,
     Conv2DDNNLayer,
     MaxPool2DDNNLayer,
+    MaxPool3DDNNLayer,
     Pool2DDNNLayer,
+    Pool3DDNNLayer,
     SpatialPyramidPoolingDNNLayer,
     batch_norm_dnn,
 )
@@ -42,6 +52,21 @@ def test_dnn_and_corrmm_layers_correlate_by_default():
     spp = SpatialPyramidPoolingDNNLayer(l_in, [2, 1])
     assert spp.implementation == "fast" and _run(spp, l_in).shape == (2, 3, 5)
     assert BatchNormDNNLayer is not None and batch_norm_dnn(Conv2DDNNLayer(l_in, 4, 3)).name is None
+
+
+def test_dnn_3d_pool_layers_are_the_3d_pool_layers():
+    l_in = InputLayer((None, 2, 4, 5, 5))
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 5, 5)).astype("float32")
+    pooled = MaxPool3DDNNLayer(l_in, 2)
+    assert (pooled.pool_size, pooled.stride, pooled.pad, pooled.ignore_border, pooled.mode) == (
+        (2, 2, 2), (2, 2, 2), (0, 0, 0), True, "max")
+    np.testing.assert_array_equal(_run(pooled, l_in, x), _run(MaxPool3DLayer(l_in, 2), l_in, x))
+    average = Pool3DDNNLayer(l_in, 3, stride=2, pad=1, mode="average_exc_pad")
+    np.testing.assert_array_equal(
+        _run(average, l_in, x), _run(Pool3DLayer(l_in, 3, stride=2, pad=1, mode="average_exc_pad"), l_in, x))
+    assert average.output_shape == (None, 2, 2, 3, 3)
+    with pytest.raises(ValueError, match=r"^MaxPool3DDNNLayer: expected a 5-dimensional input"):
+        MaxPool3DDNNLayer(InputLayer((None, 2, 4, 4)), 2)
 
 
 def test_c01b_shuffles_round_trip():

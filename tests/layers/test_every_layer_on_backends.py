@@ -54,6 +54,8 @@ def build_network_of_every_layer():
     signal = L.Upscale1DLayer(L.Pool1DLayer(L.MaxPool1DLayer(signal, 2), 2, mode="average_exc_pad"), 2)
     volume = L.Upscale3DLayer(L.ReshapeLayer(signal, ([0], 1, 4, 2, 9)), (1, 1, 2))
     volume = L.TransposedConv3DLayer(L.Conv3DLayer(volume, 2, (3, 1, 3), pad="same"), 1, (1, 1, 2), stride=(1, 1, 2))
+    volume = L.Pool3DLayer(volume, (2, 1, 3), stride=(1, 1, 2), pad=(1, 0, 1), mode="average_inc_pad")
+    volume = L.MaxPool3DLayer(volume, 2, ignore_border=False)
     sequence_branch = L.DenseLayer(L.ConcatLayer([L.InverseLayer(encoded, encoded), embedded,
                                                   L.FlattenLayer(volume),
                                                   L.FlattenLayer(L.LocallyConnected2DLayer(sliced, 2, 3)),

@@ -88,15 +88,20 @@ def test_max_pool2d_is_reshape_max():
     [
         ((None, 3, 8), {}, r"expected a 4-dimensional input \(batch, channels, rows, columns\), "
                            r"got input shape \(None, 3, 8\)"),
-        ((None, 3, 4, 4), {"pool_size": 5}, r"the pooling region \(5, 5\) is larger than the input \(4, 4\) "
-                                             r"padded by \(0, 0\) on each side \(input shape \(None, 3, 4, 4\)\)"),
-        ((None, 3, 8, 8), {"pad": 2}, r"pad \(2, 2\) must be non-negative and smaller than pool_size \(2, 2\)"),
+        ((None, 3, 4, 4), {"pool_size": 5},
+         r"with ignore_border=True the window must fit in the padded input, got pool_size=\(5, 5\) for pooled "
+         r"input lengths \(4, 4\) padded by pad=\(0, 0\) to \(4, 4\)"),
+        ((None, 3, 8, 8), {"pad": 2}, r"pad must be smaller than pool_size on each axis, got pad=\(2, 2\) with "
+                                      r"pool_size=\(2, 2\)"),
         ((None, 3, 8, 8), {"pool_size": 3, "pad": 1, "ignore_border": False},
-         r"pad \(1, 1\) needs ignore_border=True"),
-        ((None, 3, 8, 8), {"mode": "average"}, "mode must be one of .*got 'average'"),
-        ((None, 3, 8, 8), {"stride": 0}, "stride must be positive, got 0"),
+         r"padding requires ignore_border=True \(as in Theano\), got ignore_border=False with pad=\(1, 1\)"),
+        ((None, 3, 8, 8), {"mode": "average"}, "mode must be one of .*got mode='average'"),
+        ((None, 3, 8, 8), {"stride": 0}, r"stride must be positive, got stride=\(0, 0\)"),
+        ((None, 3, 8, 8), {"pool_size": (2, 2, 2)}, r"pool_size must be 2 positive integers, got pool_size=\(2, 2, 2\)"),
+        ((None, 3, 8, 8), {"pad": -1}, r"pad must be non-negative, got pad=\(-1, -1\)"),
     ],
-    ids=["3-d-input", "region-too-big", "pad-too-big", "pad-without-ignore-border", "bad-mode", "zero-stride"],
+    ids=["3-d-input", "region-too-big", "pad-too-big", "pad-without-ignore-border", "bad-mode", "zero-stride",
+         "pool-size-length", "negative-pad"],
 )
 def test_pool2d_bad_input_raises_naming_the_layer(input_shape, kwargs, message):
     kwargs = {"pool_size": 2, **kwargs}

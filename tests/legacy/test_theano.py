@@ -7,7 +7,7 @@ import convnet.legacy.theano as theano
 import convnet.legacy.theano.tensor as T
 from convnet.legacy.theano.sandbox.rng_mrg import MRG_RandomStreams
 from convnet.legacy.theano.tensor.nnet import abstract_conv
-from convnet.legacy.theano.tensor.signal.pool import pool_2d
+from convnet.legacy.theano.tensor.signal.pool import pool_2d, pool_3d
 
 
 def _eval(expr, mode="FAST_COMPILE"):
@@ -88,6 +88,19 @@ def test_pool_2d_defaults_and_old_names():
     np.testing.assert_allclose(_eval(old)[0, 0, 0, 0], np.mean([0, 1, 5, 6]))
     with pytest.raises(ValueError, match="not both"):
         pool_2d(x, ws=(2, 2), ds=(3, 3), ignore_border=True)
+
+
+def test_pool_3d_defaults_and_old_names():
+    x = np.arange(27.0).reshape(1, 3, 3, 3)
+    with pytest.warns(UserWarning, match=r"pool_3d\(\) will have the parameter ignore_border"):
+        partial = pool_3d(x, ws=(2, 2, 2))
+    partial = _eval(partial)
+    assert partial.shape == (1, 2, 2, 2)
+    assert partial[0, 0, 0, 0] == 13 and partial[0, 1, 1, 1] == 26
+    old = pool_3d(x, ds=(3, 3, 3), st=(1, 1, 1), ignore_border=True, mode="average_inc_pad")
+    np.testing.assert_allclose(_eval(old), [[[[13.0]]]])
+    with pytest.raises(ValueError, match="pool_3d: give either ds"):
+        pool_3d(x, ws=(2, 2, 2), ds=(3, 3, 3), ignore_border=True)
 
 
 def test_shared_with_broadcastable_pattern_broadcasts():

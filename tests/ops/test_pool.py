@@ -8,6 +8,7 @@ Grid tests run the NumPy ``perform`` (FAST_COMPILE); the Numba and JAX
 backends each compile one graph covering every mode and op, since each Numba
 compilation costs seconds.
 """
+import itertools
 import math
 
 import numpy as np
@@ -16,13 +17,17 @@ import pytensor.tensor as pt
 import pytest
 from pytensor.gradient import verify_grad
 
+import convnet.linker
+from convnet.linker import _TieredFunction
 from convnet.ops.pool import (
     POOL_MODES,
     AveragePoolGrad,
     MaxPoolGrad,
     MaxPoolGradGrad,
     Pool,
+    PoolGeometry,
     pool2d,
+    pool3d,
     pool_output_length,
 )
 
@@ -45,44 +50,44 @@ def reference_window_starts(length, window, stride, pad, ignore_border):
 
 
 def reference_windows(shape, ws, stride, pad, ignore_border):
-    """For each output cell ``(i, j)``: the input cells of its window, and how many
-    cells of the padded input it covers."""
-    rows, cols = shape
+    """For each output cell (a tuple, one index per pooled axis): the input cells of its
+    window, and how many cells of the padded input it covers; and the output lengths."""
+    starts = [reference_window_starts(n, w, s, p, ignore_border) for n, w, s, p in zip(shape, ws, stride, pad)]
     windows = {}
-    row_starts = reference_window_starts(rows, ws[0], stride[0], pad[0], ignore_border)
-    col_starts = reference_window_starts(cols, ws[1], stride[1], pad[1], ignore_border)
-    for i, r_start in enumerate(row_starts):
-        for j, c_start in enumerate(col_starts):
-            cells, padded_size = [], 0
-            for r in range(r_start, r_start + ws[0]):
-                for c in range(c_start, c_start + ws[1]):
-                    if r < rows + 2 * pad[0] and c < cols + 2 * pad[1]:
-                        padded_size += 1
-                    if pad[0] <= r < pad[0] + rows and pad[1] <= c < pad[1] + cols:
-                        cells.append((r - pad[0], c - pad[1]))
-            windows[i, j] = cells, padded_size
-    return windows, (len(row_starts), len(col_starts))
+    for out_cell in itertools.product(*(range(len(axis_starts)) for axis_starts in starts)):
+        first = [axis_starts[i] for axis_starts, i in zip(starts, out_cell)]
+        cells, padded_size = [], 0
+        for offset in itertools.product(*(range(w) for w in ws)):
+            cell = [f + o for f, o in zip(first, offset)]
+            if all(c < n + 2 * p for c, n, p in zip(cell, shape, pad)):
+                padded_size += 1
+            if all(p <= c < p + n for c, n, p in zip(cell, shape, pad)):
+                cells.append(tuple(c - p for c, p in zip(cell, pad)))
+        windows[out_cell] = cells, padded_size
+    return windows, tuple(len(axis_starts) for axis_starts in starts)
 
 
 def reference_output_shape(shape, ws, stride, pad, ignore_border):
-    _, out_shape = reference_windows(shape[-2:], ws, stride or ws, pad, ignore_border)
-    return tuple(shape[:-2]) + out_shape
+    n = len(ws)
+    _, out_shape = reference_windows(shape[-n:], ws, stride or ws, pad, ignore_border)
+    return tuple(shape[:-n]) + out_shape
 
 
-def reference_pool(x, ws, stride=None, pad=(0, 0), ignore_border=True, mode="max", direction=None,
+def reference_pool(x, ws, stride=None, pad=None, ignore_border=True, mode="max", direction=None,
                    output_grad=None):
-    """Pooled ``x``; with ``output_grad``, also the gradient of ``sum(pooled * output_grad)``
-    with respect to ``x``; with ``direction``, also the directional derivative of the pooling at
-    ``x`` along ``direction``. Explicit loops over windows and cells."""
-    stride = stride or ws
-    windows, out_shape = reference_windows(x.shape[-2:], ws, stride, pad, ignore_border)
-    lead = x.shape[:-2]
+    """Pooled ``x`` over its last ``len(ws)`` axes; with ``output_grad``, also the gradient of
+    ``sum(pooled * output_grad)`` with respect to ``x``; with ``direction``, also the directional
+    derivative of the pooling at ``x`` along ``direction``. Explicit loops over windows and cells."""
+    n = len(ws)
+    stride, pad = stride or ws, pad or (0,) * n
+    windows, out_shape = reference_windows(x.shape[-n:], ws, stride, pad, ignore_border)
+    lead = x.shape[:-n]
     pooled = np.zeros(lead + out_shape)
     grad = np.zeros(x.shape)
     derivative = np.zeros(lead + out_shape)
     for k in np.ndindex(*lead):
         image = x[k]
-        for (i, j), (cells, padded_size) in windows.items():
+        for out_cell, (cells, padded_size) in windows.items():
             values = [image[cell] for cell in cells]
             if mode == "max":
                 value = max(values)
@@ -94,12 +99,12 @@ def reference_pool(x, ws, stride=None, pad=(0, 0), ignore_border=True, mode="max
                 divisor = {"sum": 1, "average_inc_pad": padded_size, "average_exc_pad": len(cells)}[mode]
                 value = sum(values) / divisor
                 weights = {cell: 1 / divisor for cell in cells}
-            pooled[k + (i, j)] = value
+            pooled[k + out_cell] = value
             for cell, weight in weights.items():
                 if output_grad is not None:
-                    grad[k + cell] += weight * output_grad[k + (i, j)]
+                    grad[k + cell] += weight * output_grad[k + out_cell]
                 if direction is not None:
-                    derivative[k + (i, j)] += weight * direction[k + cell]
+                    derivative[k + out_cell] += weight * direction[k + cell]
     return pooled, grad, derivative
 
 
@@ -140,6 +145,16 @@ GEOMETRIES = [
 ]
 
 
+GEOMETRIES_3D = [
+    # shape, ws, stride, pad, ignore_border
+    ((2, 1, 4, 5, 4), (2, 2, 2), None, (0, 0, 0), True),
+    ((1, 2, 5, 4, 6), (2, 3, 2), None, (0, 0, 0), False),  # partial windows on every axis
+    ((1, 2, 5, 6, 4), (3, 2, 2), (2, 1, 3), (0, 0, 0), False),  # overlap, gaps, partial windows
+    ((2, 1, 5, 4, 5), (3, 2, 3), (2, 2, 1), (1, 1, 2), True),  # padding, overlap
+    ((3, 4, 5, 4), (2, 2, 3), (1, 2, 2), (1, 0, 1), True),  # 4-d input
+]
+
+
 def infer_shape(node, input_shapes):
     """``node.op.infer_shape``, which takes no ``fgraph`` argument from PyTensor 3.1 on."""
     if tuple(int(part) for part in pytensor.__version__.split(".")[:2]) < (3, 1):
@@ -148,11 +163,12 @@ def infer_shape(node, input_shapes):
 
 
 @pytest.mark.parametrize("mode", POOL_MODES)
-@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GEOMETRIES)
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", GEOMETRIES + GEOMETRIES_3D)
 def test_forward_matches_reference(shape, ws, stride, pad, ignore_border, mode):
     x_value = distinct_values(shape)
     x = pt.tensor("x", dtype=x_value.dtype, shape=(None,) * len(shape))
-    pooled = pool2d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+    pool = {2: pool2d, 3: pool3d}[len(ws)]
+    pooled = pool(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
     inferred_shape = infer_shape(pooled.owner, [tuple(x.shape[i] for i in range(x.ndim))])[0]
     value, *inferred = compile_fast([x], [pooled, *inferred_shape])(x_value)
     expected, _, _ = reference_pool(x_value, ws, stride, pad, ignore_border, mode)
@@ -160,8 +176,8 @@ def test_forward_matches_reference(shape, ws, stride, pad, ignore_border, mode):
     np.testing.assert_allclose(value, expected, rtol=1e-12)
     assert tuple(inferred) == value.shape
     stride = stride or ws
-    assert value.shape[-2:] == tuple(
-        pool_output_length(n, w, s, p, ignore_border) for n, w, s, p in zip(shape[-2:], ws, stride, pad)
+    assert value.shape[-len(ws):] == tuple(
+        pool_output_length(n, w, s, p, ignore_border) for n, w, s, p in zip(shape[-len(ws):], ws, stride, pad)
     )
 
 
@@ -262,10 +278,44 @@ BACKEND_CONFIGS = [
 maxima, and a 3-d non-contiguous input; kept short since each Numba op compiles for seconds."""
 
 
+def pooling_checks(source, source_value, pooled, ws, stride, pad, ignore_border, mode, second_order, rng, label):
+    """Values to feed and ``(output, reference, label)`` checks of one pooling of ``source``:
+    the pooled values, the gradient of ``sum(pooled * u)`` and, with ``second_order`` (through
+    the gradient ops' own gradients), the derivative of the pooling along ``v``."""
+    dtype = source.dtype
+    out_shape = reference_output_shape(source_value.shape, ws, stride, pad, ignore_border)
+    u = pt.tensor(dtype=dtype, shape=(None,) * len(out_shape))
+    v = pt.tensor(dtype=dtype, shape=(None,) * source.ndim)
+    fed = {u: rng.standard_normal(out_shape).astype(dtype), v: rng.standard_normal(source_value.shape).astype(dtype)}
+    grad = pytensor.grad((pooled * u).sum(), source)
+    pooled_ref, grad_ref, derivative_ref = reference_pool(
+        source_value.astype("float64"), ws, stride, pad, ignore_border, mode, direction=fed[v], output_grad=fed[u])
+    checks = [(pooled, pooled_ref, f"{label}: pooled"), (grad, grad_ref, f"{label}: gradient")]
+    if second_order:
+        checks.append((pytensor.grad((grad * v).sum(), u), derivative_ref, f"{label}: derivative"))
+    return fed, checks
+
+
+def run_checks(fed, checks, backend_mode):
+    """Compile every check's output in one function on ``backend_mode`` and compare. On
+    convnet's CPU linker, which runs the Ops' NumPy code while it compiles their kernels,
+    the results are those of the compiled kernels."""
+    outputs = [output for output, _, _ in checks]
+    function = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")
+    results = function(*fed.values())
+    if backend_mode == "CONVNET_CPU":
+        convnet.linker.compiler.wait()
+        results = function(*fed.values())
+        pooling = [thunk.function for thunk in function.vm.thunks
+                   if isinstance(getattr(thunk, "function", None), _TieredFunction)
+                   and isinstance(thunk.function.op, (Pool, MaxPoolGrad, MaxPoolGradGrad, AveragePoolGrad))]
+        assert pooling and all(tiered.dispatcher is not None for tiered in pooling)
+    for result, (_, reference, label) in zip(results, checks):
+        np.testing.assert_allclose(np.asarray(result), reference, rtol=2e-5, atol=2e-5, err_msg=label)
+
+
 def test_backends_agree_with_reference(backend_mode):
-    """One compiled function per backend: for each configuration the pooled values, the
-    gradient of ``sum(pooled * u)`` and, through the gradient ops' own gradients, the
-    derivative of the pooling along ``v``."""
+    """One compiled function per backend covering every configuration."""
     dtype = "float32"
     x = pt.tensor4("x", dtype=dtype)
     ties = pt.tensor4("ties", dtype=dtype)
@@ -273,29 +323,15 @@ def test_backends_agree_with_reference(backend_mode):
     ties_value = np.round(x_value * 3) / 3
     sources = {"x": (x, x_value), "ties": (ties, ties_value), "image": (x[:, 1], x_value[:, 1])}
     rng = np.random.default_rng(4)
-    fed, outputs, expected, labels = {x: x_value, ties: ties_value}, [], [], []
+    fed, checks = {x: x_value, ties: ties_value}, []
     for mode, ws, stride, pad, ignore_border, name, second_order in BACKEND_CONFIGS:
         source, source_value = sources[name]
         pooled = pool2d(source, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
-        out_shape = reference_output_shape(source_value.shape, ws, stride, pad, ignore_border)
-        u = pt.tensor(dtype=dtype, shape=(None,) * len(out_shape))
-        v = pt.tensor(dtype=dtype, shape=(None,) * source.ndim)
-        fed[u] = rng.standard_normal(out_shape).astype(dtype)
-        fed[v] = rng.standard_normal(source_value.shape).astype(dtype)
-        source_grad = pytensor.grad((pooled * u).sum(), source)
-        pooled_ref, grad_ref, derivative_ref = reference_pool(
-            source_value.astype("float64"), ws, stride, pad, ignore_border, mode,
-            direction=fed[v], output_grad=fed[u])
-        outputs += [pooled, source_grad]
-        expected += [pooled_ref, grad_ref]
-        labels += [f"{mode} on {name}: pooled", f"{mode} on {name}: gradient"]
-        if second_order:
-            outputs.append(pytensor.grad((source_grad * v).sum(), u))
-            expected.append(derivative_ref)
-            labels.append(f"{mode} on {name}: derivative")
-    results = pytensor.function(list(fed), outputs, mode=backend_mode, on_unused_input="ignore")(*fed.values())
-    for result, reference, label in zip(results, expected, labels):
-        np.testing.assert_allclose(np.asarray(result), reference, rtol=2e-5, atol=2e-5, err_msg=label)
+        more_fed, more_checks = pooling_checks(source, source_value, pooled, ws, stride, pad, ignore_border, mode,
+                                               second_order, rng, f"{mode} on {name}")
+        fed.update(more_fed)
+        checks += more_checks
+    run_checks(fed, checks, backend_mode)
 
 
 def test_backends_reject_a_window_larger_than_the_runtime_input(backend_mode):
@@ -401,20 +437,29 @@ def test_nan_in_the_incoming_gradient_reaches_the_input_gradient(backend_mode):
         np.testing.assert_array_equal(np.isnan(np.asarray(grad)[0, 0]), expected, err_msg=mode)
 
 
-def test_numba_functions_are_cacheable():
+def test_numba_functions_are_cacheable_under_the_kernel_cache_key():
+    """Every kernel is keyed by kernel_cache_key over the pool package's sources, one key per
+    op and geometry."""
     from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
 
-    x = pt.tensor4("x")
-    pooled = pool2d(x, (2, 2))
+    from convnet.ops.kernel_cache import kernel_cache_key
+
+    x, x5 = pt.tensor4("x"), pt.tensor("x5", shape=(None,) * 5)
+    pooled, pooled3 = pool2d(x, (2, 2)), pool3d(x5, (2, 2, 2))
     nodes = [
         pooled.owner,
         MaxPoolGrad((2, 2))(x, pooled, pooled).owner,
         MaxPoolGradGrad((2, 2))(x, pooled, x).owner,
         AveragePoolGrad((2, 2), mode="average_inc_pad")(x, pooled).owner,
+        pooled3.owner,
+        MaxPoolGrad((2, 2, 2))(x5, pooled3, pooled3).owner,
     ]
+    keys = []
     for node in nodes:
         _, key = numba_funcify_and_cache_key(node.op, node=node)
-        assert key is not None, node.op
+        assert key == kernel_cache_key(node.op, node, "pool/geometry.py", "pool/ops.py", "pool/numba_backend.py")
+        keys.append(key)
+    assert len(set(keys)) == len(keys)
 
 
 # --- Bad input ----------------------------------------------------------------------
@@ -481,3 +526,115 @@ def test_pool_op_is_hashable_by_its_props():
     assert Pool((2, 2)) == Pool((2, 2), stride=(2, 2), pad=(0, 0), ignore_border=True, mode="max")
     assert hash(Pool((2, 2))) == hash(Pool([2, 2], np.array([2, 2])))
     assert Pool((2, 2)) != Pool((2, 2), mode="sum")
+
+
+# --- Three and one pooled axes --------------------------------------------------------
+
+
+
+def test_static_output_shape_3d():
+    x = pt.tensor("x", shape=(None, 3, 7, None, 5))
+    pooled = pool3d(x, (3, 2, 2), stride=(2, 2, 1), pad=(1, 1, 0))
+    assert pooled.type.shape == (None, 3, 4, None, 4)
+
+
+@pytest.mark.parametrize("mode", POOL_MODES)
+@pytest.mark.parametrize("shape, ws, stride, pad, ignore_border", [GEOMETRIES_3D[2], GEOMETRIES_3D[3]])
+def test_gradient_3d(shape, ws, stride, pad, ignore_border, mode):
+    def pool(x):
+        return pool3d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+
+    check_gradient(pool, [distinct_values(shape)], seed=6)
+
+
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad", "l2"])
+def test_second_derivatives_3d(mode):
+    shape, ws, stride, pad, ignore_border = GEOMETRIES_3D[3]
+    output_grad = np.random.default_rng(7).standard_normal(reference_output_shape(shape, ws, stride, pad, True))
+
+    def input_gradient(x, u):
+        pooled = pool3d(x, ws, ignore_border=ignore_border, stride=stride, pad=pad, mode=mode)
+        return pytensor.grad((pooled * u).sum(), x)
+
+    check_gradient(input_gradient, [distinct_values(shape), output_grad], seed=8)
+
+
+def test_max_pool_grad_grad_gradient_3d():
+    shape, ws, stride, pad, _ = GEOMETRIES_3D[3]
+    x_value = distinct_values(shape)
+    pooled_value = reference_pool(x_value, ws, stride, pad)[0]
+    op = MaxPoolGradGrad(ws, stride, pad)
+    cotangent = np.random.default_rng(9).standard_normal(x_value.shape)
+    check_gradient(lambda c: op(x_value, pooled_value, c), [cotangent], seed=9)
+
+
+def test_one_pooled_axis_matches_reference():
+    x_value = distinct_values((2, 3, 9))
+    x = pt.tensor3("x", dtype=x_value.dtype)
+    for ws, stride, pad, ignore_border, mode in [((3,), (2,), (1,), True, "average_inc_pad"),
+                                                  ((4,), (3,), (0,), False, "max")]:
+        value = compile_fast([x], Pool(ws, stride, pad, ignore_border, mode)(x))(x_value)
+        np.testing.assert_allclose(value, reference_pool(x_value, ws, stride, pad, ignore_border, mode)[0])
+
+
+BACKEND_CONFIGS_3D = [
+    # mode, ws, stride, pad, ignore_border, check second derivatives
+    ("max", (2, 3, 2), (1, 2, 2), (1, 1, 0), True, True),
+    ("average_exc_pad", (3, 2, 2), (2, 2, 1), (1, 0, 1), True, False),
+    ("average_inc_pad", (2, 2, 3), None, (0, 0, 0), False, False),
+    ("l2", (2,), (1,), (0,), False, False),  # one pooled axis
+]
+"""Every op on three (and one) pooled axes: padding, overlap, partial windows and tied maxima."""
+
+
+def test_backends_agree_with_reference_3d(backend_mode):
+    dtype = "float32"
+    x = pt.tensor("x", dtype=dtype, shape=(None,) * 5)
+    x_value = (np.round(distinct_values((2, 2, 5, 6, 5)) * 3) / 3).astype(dtype)  # with ties
+    rng = np.random.default_rng(10)
+    fed, checks = {x: x_value}, []
+    for mode, ws, stride, pad, ignore_border, second_order in BACKEND_CONFIGS_3D:
+        pooled = Pool(ws, stride, pad, ignore_border, mode)(x)
+        more_fed, more_checks = pooling_checks(x, x_value, pooled, ws, stride, pad, ignore_border, mode,
+                                               second_order, rng, f"{mode} {ws}")
+        fed.update(more_fed)
+        checks += more_checks
+    run_checks(fed, checks, backend_mode)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"ws": (2, 2)}, r"ws must be 3 positive integers, got ws=\(2, 2\)"),
+        ({"stride": (1, 1)}, r"stride must be 3 positive integers, got stride=\(1, 1\)"),
+        ({"pad": (0, 2, 0)}, r"pad must be smaller than ws on each axis, got pad=\(0, 2, 0\) with ws=\(2, 2, 2\)"),
+        ({"pad": (0, 0, 1), "ignore_border": False}, r"padding requires ignore_border=True"),
+        ({"mode": "min"}, r"mode must be one of .*, got mode='min'"),
+        ({"static_shape": (None, 1, 1, 8, 8)},
+         r"window must fit in the padded input, got ws=\(2, 2, 2\) for pooled input lengths \(1, 8, 8\)"),
+        ({"static_shape": (4, 4)}, r"input must have at least 3 dimensions .* got a 2-d input"),
+    ],
+    ids=["ws-length", "stride-length", "pad-not-smaller", "pad-without-ignore-border", "unknown-mode",
+         "window-too-big", "2-d-input"],
+)
+def test_pool3d_bad_input_raises_naming_the_argument(kwargs, message):
+    kwargs = {"ws": (2, 2, 2), **kwargs}
+    x = pt.tensor("x", shape=kwargs.pop("static_shape", (None, 1, 4, 8, 8)))
+    with pytest.raises(ValueError, match=message):
+        pool3d(x, **kwargs)
+
+
+def test_more_than_three_pooled_axes_are_refused():
+    with pytest.raises(ValueError, match=r"ws must be 1 to 3 positive integers, got ws=\(2, 2, 2, 2\)"):
+        Pool((2, 2, 2, 2))
+
+
+def test_geometry_is_the_ops_identity():
+    """Ops compare and hash by their geometry; how errors name the window does not count."""
+    geometry = PoolGeometry((2, 2, 2), window_name="pool_size")
+    assert Pool.from_geometry(geometry) == Pool((2, 2, 2), (2, 2, 2), (0, 0, 0))
+    assert geometry == PoolGeometry((2, 2, 2), pad=(0, 0, 0))
+    assert geometry.replace(mode="sum") != geometry
+    assert Pool((2, 2, 2)) != Pool((2, 2)) and Pool((2, 2, 2)) != MaxPoolGrad((2, 2, 2))
+    with pytest.raises(ValueError, match=r"mode must be one of \('sum', 'average_inc_pad', 'average_exc_pad'\)"):
+        AveragePoolGrad.from_geometry(geometry)

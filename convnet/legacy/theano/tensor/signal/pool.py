@@ -1,9 +1,33 @@
-"""``theano.tensor.signal.pool``: :func:`pool_2d` on convnet's pooling op."""
+"""``theano.tensor.signal.pool``: :func:`pool_2d` and :func:`pool_3d` on convnet's pooling op."""
 import warnings
 
-from .....ops.pool import Pool, pool2d
+from .....ops.pool import Pool, pool2d, pool3d
 
-__all__ = ["pool_2d", "Pool"]
+__all__ = ["pool_2d", "pool_3d", "Pool"]
+
+
+def _theano_pool(name, pool, input, ws, ignore_border, stride, pad, mode, ds, st, padding, n):
+    """Theano's old argument names (``ds``, ``st``, ``padding``) and default
+    ``ignore_border=False`` (with its warning), then convnet's ``pool``."""
+    for new, old, old_name in ((ws, ds, "ds"), (stride, st, "st"), (pad, padding, "padding")):
+        if old is not None and new not in (None, (0,) * n) and old != new:
+            raise ValueError(f"{name}: give either {old_name} (deprecated) or its new name, not both")
+    ws = ws if ds is None else ds
+    stride = stride if st is None else st
+    pad = pad if padding is None else padding
+    if ws is None:
+        raise ValueError(f"{name}: ws (the window size) is required")
+    if ignore_border is None:
+        warnings.warn(
+            f"{name}() will have the parameter ignore_border default value changed to True (currently False). "
+            "To have consistent behavior with all Theano version, explicitly add the parameter "
+            "ignore_border=True.",
+            UserWarning,
+            stacklevel=3,
+        )
+        ignore_border = False
+    return pool(input, tuple(ws), ignore_border=ignore_border, stride=None if stride is None else tuple(stride),
+                pad=tuple(pad), mode=mode)
 
 
 def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="max", ds=None, st=None,
@@ -20,22 +44,19 @@ def pool_2d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0), mode="m
     array([[[[ 5.,  7.],
              [13., 15.]]]])
     """
-    for new, old, old_name in ((ws, ds, "ds"), (stride, st, "st"), (pad, padding, "padding")):
-        if old is not None and new not in (None, (0, 0)) and old != new:
-            raise ValueError(f"pool_2d: give either {old_name} (deprecated) or its new name, not both")
-    ws = ws if ds is None else ds
-    stride = stride if st is None else st
-    pad = pad if padding is None else padding
-    if ws is None:
-        raise ValueError("pool_2d: ws (the window size) is required")
-    if ignore_border is None:
-        warnings.warn(
-            "pool_2d() will have the parameter ignore_border default value changed to True (currently False). "
-            "To have consistent behavior with all Theano version, explicitly add the parameter "
-            "ignore_border=True.",
-            UserWarning,
-            stacklevel=2,
-        )
-        ignore_border = False
-    return pool2d(input, tuple(ws), ignore_border=ignore_border, stride=None if stride is None else tuple(stride),
-                  pad=tuple(pad), mode=mode)
+    return _theano_pool("pool_2d", pool2d, input, ws, ignore_border, stride, pad, mode, ds, st, padding, n=2)
+
+
+def pool_3d(input, ws=None, ignore_border=None, stride=None, pad=(0, 0, 0), mode="max", ds=None, st=None,
+            padding=None):
+    """Theano's ``pool_3d``: pool the last three axes of ``input``
+    (:func:`convnet.ops.pool3d`), with :func:`pool_2d`'s old argument names
+    and default.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pool_3d(np.arange(8.0).reshape(1, 2, 2, 2), ws=(2, 2, 2), ignore_border=True).eval()
+    array([[[[7.]]]])
+    """
+    return _theano_pool("pool_3d", pool3d, input, ws, ignore_border, stride, pad, mode, ds, st, padding, n=3)
