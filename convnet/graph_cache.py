@@ -25,6 +25,7 @@ is ignored.
 >>> float(g(np.zeros(3, x.dtype)))
 3.0
 """
+import dataclasses
 import hashlib
 import pickle
 import sys
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pytensor
 from pytensor.graph.basic import Constant
+from pytensor.graph.fg import FrozenFunctionGraph, FunctionGraph
 from pytensor.graph.replace import clone_replace
 
 from .checkpoint import _write_atomically
@@ -48,17 +50,34 @@ def cache_dir():
     return Path(pytensor.config.compiledir) / "convnet_graphs"
 
 
-def _digest(obj):
+def _digest(description):
+    """The hex digest of a description made by :func:`_encode` (nested tuples
+    and lists of strings, numbers and bytes). Its ``repr``, not its pickle:
+    a pickle depends on which equal strings are one object, which varies
+    from process to process."""
+    return hashlib.sha256(repr(description).encode()).hexdigest()
+
+
+def _pickle_digest(obj):
     return hashlib.sha256(pickle.dumps(obj, protocol=4)).hexdigest()
 
 
 def _encode(obj):
     """A picklable description of an Op (or one of its parameters) that is the
     same in every process: an Op with ``__props__`` by its class and
-    parameters (pickling an Op can carry state cached on it), else its pickle."""
+    parameters (pickling an Op can carry state cached on it), a dataclass by its
+    fields and a graph by its structure (their pickles vary from process to
+    process: variable names, shared string objects), else its pickle."""
     props = getattr(type(obj), "__props__", None)
     if props is not None:
         return (type(obj).__module__, type(obj).__qualname__, [_encode(getattr(obj, p)) for p in props])
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return (type(obj).__module__, type(obj).__qualname__,
+                [(field.name, _encode(getattr(obj, field.name))) for field in dataclasses.fields(obj)])
+    if isinstance(obj, (FunctionGraph, FrozenFunctionGraph)):  # a Composite's inner graph
+        key = graph_key(obj)
+        if key is not None:
+            return ("FunctionGraph", key)
     if isinstance(obj, (tuple, list)):
         return [_encode(item) for item in obj]
     if isinstance(obj, dict) or hasattr(obj, "items") and callable(obj.items):
@@ -69,7 +88,7 @@ def _encode(obj):
         return (np.asarray(obj).dtype.str, np.shape(obj), np.asarray(obj).tobytes())
     if isinstance(obj, type):
         return (obj.__module__, obj.__qualname__)
-    return _digest(obj)
+    return _pickle_digest(obj)
 
 
 def graph_key(fgraph, salt=""):
@@ -88,7 +107,7 @@ def graph_key(fgraph, salt=""):
                 elif isinstance(variable, Constant):
                     data = variable.data
                     value = (np.asarray(data).dtype.str, np.shape(data), np.asarray(data).tobytes()) \
-                        if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else data
+                        if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else _encode(data)
                     arguments.append(("constant", str(variable.type), value))
                 else:
                     raise KeyError(variable)  # an orphan that is neither input nor constant

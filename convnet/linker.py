@@ -182,7 +182,7 @@ class _TieredFunction:
         if self.future is None:
             import numba
 
-            signature = tuple(numba.typeof(value) for value in inputs)
+            signature = tuple(numba.typeof(_standard(value)) for value in inputs)
             # Code that an earlier graph or process compiled loads at once;
             # only a signature new to the machine goes to the compiler.
             loaded = None
@@ -247,12 +247,25 @@ def _node_function(op, node, signature, compile=True):
         _compiled_before(node, signature, mark=True)
     if len(node.outputs) == 1:
         def run(*inputs):
-            return (dispatcher(*inputs),)
+            return (dispatcher(*map(_standard, inputs)),)
     else:
         def run(*inputs):
-            return dispatcher(*inputs)
+            return dispatcher(*map(_standard, inputs))
     run.dispatcher = dispatcher
     return run
+
+
+def _standard(value):
+    """``value`` as nodes are compiled for it: an array C-contiguous and
+    writeable (copied if not, as the views a NumPy fallback returns may be).
+
+    Numba compiles a function once per memory layout of its arguments, so
+    without this a node first met with a view would be compiled again, on the
+    calling thread, when it meets a contiguous array.
+    """
+    if isinstance(value, np.ndarray) and not (value.flags.c_contiguous and value.flags.writeable):
+        return np.array(value, order="C")
+    return value
 
 
 def _funcify(op, node):

@@ -1,7 +1,7 @@
 """The one rule by which convnet's compiled kernels are keyed in PyTensor's disk cache.
 
-A kernel's key is the Op's props, the dtype it computes in, and a digest of the
-source files of its op family (the Ops, their geometry and the backend code).
+A kernel's key is the Op's class and props, the dtype it computes in, and a
+digest of the source files of its op family (the Ops, their geometry and the backend code).
 Editing any of those files changes the key, so a stale kernel is never loaded
 and no version number needs bumping by hand.  The digest leaves out static
 sizes: one compiled kernel serves every image size.
@@ -32,10 +32,14 @@ def source_digest(*relative_paths: str) -> int:
 
 
 def kernel_cache_key(op, node, *sources: str) -> str:
-    """PyTensor's cache key for the kernel of ``node``: the Op's props, the
-    dtype of its first output and the digest of ``sources``."""
-    # Imported here: importing PyTensor's Numba backend imports the kernels' modules, which import this one.
-    from pytensor.link.numba.dispatch.basic import default_hash_key_from_props
+    """PyTensor's cache key for the kernel of ``node``: the Op's class and
+    props, the dtype of its first output and the digest of ``sources``.
 
-    return default_hash_key_from_props(op, dtype=node.outputs[0].dtype,
-                                       source=source_digest(*sources))
+    The props are described field by field (:func:`convnet.graph_cache._encode`),
+    not pickled: a pickle of equal geometry objects differs from process to
+    process, and so would the key, and no process would find another's kernels.
+    """
+    from .. import graph_cache
+
+    return graph_cache._digest(("kernel", graph_cache._encode(op), node.outputs[0].dtype,
+                                source_digest(*sources)))
