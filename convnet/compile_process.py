@@ -10,9 +10,9 @@ the machine code from there in milliseconds (:mod:`convnet.linker`).
 The child starts on the first node to compile and reads requests from its
 standard input: a length-prefixed pickle of ``(node, signature)`` (a node
 detached from its graph and the Numba types of its inputs).  It answers each
-with a pickled ``None`` or an error message.  When the parent exits, the child
-finishes the node it is compiling (so the next run finds it in the cache) and
-ends on the closed pipe.
+with a pickled ``None`` or an error message.  The child ends with its parent:
+a script that is done leaves nothing running, and a node that was still
+compiling compiles again in the next run.
 
 Examples
 --------
@@ -21,6 +21,7 @@ Examples
 >>> worker.running
 False
 """
+import atexit
 import os
 import pickle
 import struct
@@ -92,6 +93,7 @@ class CompileProcess:
                 self._child = subprocess.Popen(
                     [sys.executable, "-m", "convnet.compile_process"], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_environment())
+                atexit.register(self.close)
             self._child.stdin.write(_LENGTH.pack(len(request)) + request)
             self._child.stdin.flush()
             error = _receive(self._child.stdout)
@@ -104,14 +106,21 @@ class CompileProcess:
         return True
 
     def close(self):
-        """Close the child's input: it ends after its current node."""
+        """Stop the child (at exit too, so that no compilation outlives the script)."""
         child, self._child = self._child, None
-        if child is not None:
-            for stream in (child.stdin, child.stdout):
-                try:
-                    stream.close()
-                except OSError:
-                    pass
+        if child is None:
+            return
+        atexit.unregister(self.close)
+        for stream in (child.stdin, child.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        child.terminate()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def main():
