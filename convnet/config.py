@@ -56,6 +56,10 @@ Only what Lasagne users rely on, and never a setting the user made:
   PyTensor's ``mode`` or ``linker`` (in ``$PYTENSOR_FLAGS``,
   ``~/.pytensorrc`` or in code before the import), the device of Theano's
   flags or rc file, else ``cpu``.
+* On a GPU (``device=cuda``), JAX's ``jax_default_matmul_precision``
+  becomes ``"highest"`` unless it is set (in ``$JAX_DEFAULT_MATMUL_PRECISION``
+  or in code), so that float32 products and convolutions are not computed in
+  TF32, whose 1e-3 relative errors the CPU and Theano do not have.
 * ``$OPENBLAS_THREAD_TIMEOUT`` becomes ``4`` unless it is set, so that idle
   OpenBLAS threads sleep at once instead of spinning on the cores convnet's
   convolutions need; OpenBLAS reads it when it loads (SciPy's, which Numba
@@ -93,6 +97,7 @@ __all__ = ["DeviceUnavailableError", "ConfigurationWarning", "set_device", "get_
 # gave it); None before: an unset variable.
 _settings_changed = {}
 _environment_changed = {}
+_jax_changed = {}  # JAX options set for device=cuda
 
 if not NO_DEFAULTS and "OPENBLAS_THREAD_TIMEOUT" not in os.environ:
     # Before PyTensor (and with it NumPy and SciPy) is imported: OpenBLAS
@@ -171,6 +176,13 @@ def _select_gpu(index):
             f"(its devices: {jax.devices()}); install jax with CUDA support or choose device=cpu"
         )
     jax.config.update("jax_default_device", gpus[0 if index == "all" else index])
+    # XLA multiplies float32 matrices (and convolves) in TF32 on recent GPUs by
+    # default: 1e-3 relative errors, where the CPU, Theano and Lasagne's
+    # pretrained results are float32-exact. Full precision unless chosen.
+    if (not NO_DEFAULTS and "JAX_DEFAULT_MATMUL_PRECISION" not in os.environ
+            and jax.config.jax_default_matmul_precision is None):
+        jax.config.update("jax_default_matmul_precision", "highest")
+        _jax_changed["jax_default_matmul_precision"] = (None, "highest")
 
 
 def set_device(spec):
@@ -333,6 +345,11 @@ def changed_settings():
                if getattr(pytensor.config, key) == after}
     changed.update({name: (before, after) for name, (before, after) in _environment_changed.items()
                     if os.environ.get(name) == after})
+    if _jax_changed:
+        import jax
+
+        changed.update({name: (before, after) for name, (before, after) in _jax_changed.items()
+                        if getattr(jax.config, name) == after})
     return changed
 
 
@@ -362,10 +379,16 @@ def restore_pytensor_defaults():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = before
+    for name, (before, _after) in _jax_changed.items():
+        if name in changed:
+            import jax
+
+            jax.config.update(name, before)
     if "mode" in changed:
         _current_device = None
     _settings_changed.clear()
     _environment_changed.clear()
+    _jax_changed.clear()
 
 
 configure_from_environment()
