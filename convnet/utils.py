@@ -22,6 +22,7 @@ __all__ = [
     "collect_shared_vars",
     "one_hot",
     "unique",
+    "inspect_kwargs",
     "as_tuple",
     "compute_norms",
     "create_param",
@@ -105,6 +106,26 @@ def one_hot(x: TensorLike, m: int | Variable | None = None) -> Variable:
     if m is None:
         m = int(x.max()) + 1
     return (x[:, None] == np.arange(m)[None, :]).astype("int32")
+
+
+def inspect_kwargs(func):
+    """The names of ``func``'s arguments that have a default value, in order
+    (keyword-only ones last): the keyword arguments a caller may pass it.
+
+    Lasagne's layers used it to ask which keyword arguments a convolution
+    function accepts.
+
+    Examples
+    --------
+    >>> def conv(input, filters, border_mode="valid", *, filter_flip=True):
+    ...     pass
+    >>> inspect_kwargs(conv)
+    ['border_mode', 'filter_flip']
+    """
+    import inspect
+
+    return [name for name, parameter in inspect.signature(func).parameters.items()
+            if parameter.default is not inspect.Parameter.empty]
 
 
 def unique(items: Iterable[_T]) -> list[_T]:

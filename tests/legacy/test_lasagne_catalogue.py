@@ -134,13 +134,7 @@ TOP_LEVEL = (
 )
 
 # module -> {name: reason}: Lasagne names convnet does not provide.
-KNOWN_MISSING = {
-    "utils": {
-        "inspect_kwargs": "not in convnet.utils (Lasagne's layers/conv.py "
-                          "imports it from ..utils to probe Theano's conv2d "
-                          "keyword arguments)",
-    },
-}
+KNOWN_MISSING = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
