@@ -192,7 +192,10 @@ class _TieredFunction:
                 self.compiled = loaded
                 return loaded(*inputs)
             build = _node_function if self.synchronous else _compile_and_load
-            self.future = compiler.submit(build, self.op, self.node, signature, now=self.synchronous)
+            # A detached copy: a queued node would keep its graph, and the
+            # parameters in it, alive until its turn comes.
+            self.future = compiler.submit(build, self.op, _detached(self.node), signature,
+                                          now=self.synchronous)
         if self.future.done():
             try:
                 self.compiled = self.future.result() or _no_compiled_code
@@ -216,10 +219,8 @@ def _compile_and_load(op, node, signature):
     """:func:`_node_function`, with the compiling done by the child
     process (:mod:`convnet.compile_process`) where it can be: then this
     process only loads the machine code from the disk cache."""
-    if compiler.child is not None:
-        detached = _detached(node)
-        if detached is not node:
-            compiler.child.compile(detached, signature)
+    if compiler.child is not None and all(v.owner is None for v in node.inputs):  # detached
+        compiler.child.compile(node, signature)
     return _node_function(op, node, signature)
 
 

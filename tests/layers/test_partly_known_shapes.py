@@ -61,6 +61,11 @@ def _custom_recurrent():
                                   L.DenseLayer(L.InputLayer((None, 3)), 3, nonlinearity=None))
 
 
+def volumes():
+    """Volumes with 2 channels and unknown batch, depth, rows and columns."""
+    return L.InputLayer((None, 2, None, None, None))
+
+
 def _inverse():
     conv = L.Conv2DLayer(images(), 2, 3)
     return L.InverseLayer(conv, conv)
@@ -118,7 +123,11 @@ BUILDERS = {
     "TransformerLayer": _affine,
     "Upscale1DLayer": lambda: L.Upscale1DLayer(signals(), 2),
     "Upscale2DLayer": lambda: L.Upscale2DLayer(images(), 2),
-    "Upscale3DLayer": lambda: L.Upscale3DLayer(L.InputLayer((None, 2, None, None, None)), 2),
+    "Upscale3DLayer": lambda: L.Upscale3DLayer(volumes(), 2),
+    "Conv3DLayer": lambda: L.Conv3DLayer(volumes(), 2, 3, stride=2),
+    "TransposedConv3DLayer": lambda: L.TransposedConv3DLayer(volumes(), 2, 3, stride=2),
+    "Pool3DLayer": lambda: L.Pool3DLayer(volumes(), 3, stride=2, mode="average_exc_pad"),
+    "MaxPool3DLayer": lambda: L.MaxPool3DLayer(volumes(), 2, ignore_border=False),
     "TransposedConv2DLayer": lambda: L.TransposedConv2DLayer(images(), 2, 3, stride=2),
 }
 
