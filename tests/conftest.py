@@ -42,3 +42,15 @@ def mnist_dir():
     if d is None:
         pytest.skip("real MNIST files not found (set $CONVNET_DATA or provide ../shared/data/mnist)")
     return d
+
+
+def pytest_collection_modifyitems(items):
+    """Runs on PyTensor's whole-graph Numba linker (the ``NUMBA`` backend,
+    ``device=numba``) count as slow: each compiles its graph for tens of
+    seconds on a cold cache. The default Python runs them; CI's second
+    Python (``-m "not slow"``) runs the same tests on every other backend."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(isinstance(value, str) and value == "NUMBA"
+                                        for value in callspec.params.values()):
+            item.add_marker(pytest.mark.slow)
