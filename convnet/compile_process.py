@@ -33,8 +33,8 @@ __all__ = ["CompileProcess"]
 _LENGTH = struct.Struct("<Q")
 
 
-def _send(stream, message):
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def _write_frame(stream, data):
+    """Write one length-prefixed message (pickled bytes) and flush."""
     stream.write(_LENGTH.pack(len(data)) + data)
     stream.flush()
 
@@ -79,31 +79,30 @@ class CompileProcess:
         return self._child is not None and self._child.poll() is None
 
     def compile(self, node, signature):
-        """Compile ``node`` for ``signature`` in the child.  True when the disk
-        cache now holds it; False when the child cannot be used (the caller
-        compiles in-process).  A compile error is raised as a RuntimeError."""
+        """Compile ``node`` for ``signature`` in the child, into the disk cache.
+        Where the child cannot be used (it failed, or the node does not pickle)
+        nothing happens, and the caller's load compiles in-process.  A compile
+        error is raised as a RuntimeError."""
         if self.failed:
-            return False
+            return
         try:
             request = pickle.dumps((node, signature), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # noqa: BLE001  (a node that does not pickle compiles in-process)
-            return False
+            return
         try:
             if not self.running:
                 self._child = subprocess.Popen(
                     [sys.executable, "-m", "convnet.compile_process"], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_environment())
                 atexit.register(self.close)
-            self._child.stdin.write(_LENGTH.pack(len(request)) + request)
-            self._child.stdin.flush()
+            _write_frame(self._child.stdin, request)
             error = _receive(self._child.stdout)
         except (OSError, EOFError, pickle.UnpicklingError):
             self.failed = True
             self.close()
-            return False
+            return
         if error is not None:
             raise RuntimeError(error)
-        return True
 
     def close(self):
         """Stop the child (at exit too, so that no compilation outlives the script)."""
@@ -145,7 +144,7 @@ def main():
         except Exception as exception:  # noqa: BLE001  (reported to the parent)
             error = f"{type(exception).__name__}: {exception}"
         try:
-            _send(replies, error)
+            _write_frame(replies, pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             return
 

@@ -91,6 +91,15 @@ def _encode(obj):
     return _pickle_digest(obj)
 
 
+def constant_description(constant):
+    """A constant's type and value, as :func:`_encode` describes values
+    (Python numbers as the arrays they become)."""
+    data = constant.data
+    if isinstance(data, (int, float, bool)):
+        data = np.asarray(data)
+    return ("constant", str(constant.type), _encode(data))
+
+
 def graph_key(fgraph, salt=""):
     """A hex key for ``fgraph``'s structure, or None when a part of it cannot be keyed."""
     from . import __version__
@@ -105,10 +114,7 @@ def graph_key(fgraph, salt=""):
                 if variable in index:
                     arguments.append(index[variable])
                 elif isinstance(variable, Constant):
-                    data = variable.data
-                    value = (np.asarray(data).dtype.str, np.shape(data), np.asarray(data).tobytes()) \
-                        if isinstance(data, (np.ndarray, np.generic, int, float, bool)) else _encode(data)
-                    arguments.append(("constant", str(variable.type), value))
+                    arguments.append(constant_description(variable))
                 else:
                     raise KeyError(variable)  # an orphan that is neither input nor constant
             parts.append((_encode(node.op), arguments, [str(v.type) for v in node.outputs]))

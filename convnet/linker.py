@@ -341,9 +341,9 @@ def _compiled_before(node, signature, mark=False):
 def _input_description(variable):
     from pytensor.graph.basic import Constant
 
-    if isinstance(variable, Constant):
-        return str(variable.type), np.asarray(variable.data).tobytes()
-    return _type_description(variable)
+    from .graph_cache import constant_description
+
+    return constant_description(variable) if isinstance(variable, Constant) else _type_description(variable)
 
 
 def _type_description(variable):
