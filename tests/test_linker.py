@@ -149,8 +149,8 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.parametrize("compile_process", ["1", "0"])
 def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cache(tmp_path, compile_process):
-    # A fresh PyTensor cache (the per-node functions); convnet's convolution
-    # kernel stays in Numba's cache, where the rest of the suite put it.
+    # A fresh PyTensor cache (the per-node functions); the pool kernels stay in
+    # Numba's cache, where the rest of the suite put them.
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}/pytensor", "CONVNET_DEVICE": "cpu",
            "CONVNET_COMPILE_PROCESS": compile_process}
 

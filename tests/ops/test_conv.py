@@ -214,21 +214,14 @@ DIRECT_CASES = [
 
 def numba_algorithms(x_shape, w_shape, params):
     """``(whether the convolution is direct, whether the input gradient is the
-    direct transposed convolution)`` that the Numba kernels pick for these shapes."""
-    import numba
-
-    import convnet.ops.conv.numba_backend as numba_backend
+    direct transposed convolution)`` that the C kernel picks for these shapes."""
+    from convnet.ops.conv import cpu_kernel
 
     g = geometry_2d(**params)
-    border_code, pads, subsample, dilation = g.border_code, g.explicit_pads, g.subsample, g.filter_dilation
-
-    @numba.njit
-    def pick(op_params):
-        sizes = numba_backend._sizes(x_shape, w_shape, border_code, pads, subsample, dilation)
-        return (numba_backend._direct_chunk(sizes, op_params) > 0,
-                numba_backend._transposed_problem(sizes, op_params)[0].size > 0)
-
-    return pick(numba_backend._kernel_params(ConvGradInputs(g)))
+    fields = (g.border_code, g.explicit_pads, g.subsample, g.filter_dilation, int(g.filter_flip))
+    forward = cpu_kernel.algorithms(cpu_kernel.problem(x_shape, w_shape, *fields, cpu_kernel.FORWARD))
+    grad_inputs = cpu_kernel.algorithms(cpu_kernel.problem(x_shape, w_shape, *fields, cpu_kernel.GRAD_INPUTS))
+    return forward[0] > 0, grad_inputs[1]
 
 
 def test_numba_direct_algorithm_matches_perform():
@@ -481,20 +474,39 @@ def test_numba_workers_leave_blas_threads_as_they_were(blas_threads, compiled_ca
 
 
 def test_numba_kernels_run_serially_without_openblas():
-    """With a BLAS whose threads convnet cannot set (stand-ins for OpenBLAS's
-    functions), the kernels still give the results, in one worker."""
+    """With a BLAS whose threads convnet cannot set (where SciPy's BLAS is not
+    an OpenBLAS), the kernel runs one worker and still gives the results, on
+    both CPU backends."""
     code = """
 import numpy as np, pytensor, pytensor.tensor as pt
-import convnet.ops.conv.numba_backend as numba_backend
-from convnet.ops.conv import conv2d
-numba_backend._find_openblas_threads = lambda: None
+from convnet.ops.conv import conv2d, cpu_kernel
+cpu_kernel._openblas_thread_functions = lambda gemm_address: (0, 0)
 x, w = pt.tensor4("x"), pt.tensor4("w")
 y = conv2d(x, w, border_mode="half")
 gx, gw = pytensor.grad(y.sum(), [x, w])
 values = [np.random.default_rng(0).standard_normal(s).astype("float32") for s in ((4, 3, 40, 40), (5, 3, 3, 3))]
-for numba_result, reference in zip(pytensor.function([x, w], [y, gx, gw], mode="NUMBA")(*values),
-                                   pytensor.function([x, w], [y, gx, gw], mode="FAST_COMPILE")(*values)):
-    np.testing.assert_allclose(numba_result, reference, rtol=1e-4, atol=1e-3)
-assert len(numba_backend._stand_ins) == 2
+reference = pytensor.function([x, w], [y, gx, gw], mode="FAST_COMPILE")(*values)
+for mode in ("NUMBA", "CONVNET_CPU"):
+    for result, expected in zip(pytensor.function([x, w], [y, gx, gw], mode=mode)(*values), reference):
+        np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-3)
+spec = cpu_kernel.problem((4, 3, 40, 40), (5, 3, 3, 3), 1, (0, 0), (1, 1), (1, 1), 1, cpu_kernel.FORWARD)
+assert cpu_kernel.algorithms(spec)[2] == 1
 """
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("blas_threads", [1, 2])
+def test_kernel_runs_one_worker_per_blas_thread(blas_threads):
+    """The C kernel shares a batch among as many workers as BLAS may use threads."""
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    from convnet.ops.conv import cpu_kernel
+
+    if scipy_openblas_threads() is None:
+        pytest.skip("SciPy's BLAS is not an OpenBLAS that threadpoolctl sees")
+    # Six blocks of about 2**19 numbers each.
+    spec = cpu_kernel.problem((64, 3, 40, 40), (5, 3, 3, 3), 1, (0, 0), (1, 1), (1, 1), 1, cpu_kernel.FORWARD)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        assert cpu_kernel.algorithms(spec)[2] == min(blas_threads, len(os.sched_getaffinity(0)))
