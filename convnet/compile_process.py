@@ -128,6 +128,10 @@ def main():
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     requests = sys.stdin.buffer
+    # The parent's batches run meanwhile, on NumPy where a node is not
+    # compiled yet: they come first, and compiling takes the idle cores.
+    if hasattr(os, "nice"):
+        os.nice(10)
 
     import pytensor.link.numba.dispatch  # noqa: F401  (registers convnet's Numba Ops)
 

@@ -36,7 +36,6 @@ Semantics (as in Theano)
 
 import numpy as np
 import pytensor.tensor as pt
-from numpy.lib.stride_tricks import sliding_window_view
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
@@ -159,18 +158,13 @@ def pool_output_length(input_length, pool_size, stride, pad, ignore_border):
 
 
 # ---------------------------------------------------------------------------
-# NumPy machinery: windows as strided views of a padded copy, and the adjoint
-# that adds per-window values back onto the input cells. Arrays of windows
-# have the shape (..., *output lengths, *ws).
-
-
-def _pooled_axes(g):
-    return tuple(range(-g.ndim, 0))
-
-
-def _per_window(values, g):
-    """``values`` of shape ``(..., *output lengths)`` broadcast against arrays of windows."""
-    return values[(..., *(None,) * g.ndim)]
+# NumPy machinery.  A window cell (its offset inside the window) reads one
+# strided slice of the padded input, with the output's shape: cell c of
+# window o is input cell o * stride + c.  Pooling folds the slices of the
+# prod(ws) cells together, and the gradients add per-cell values back
+# through the same slices: prod(ws) vectorised operations over output-sized
+# arrays, which is much faster than reducing strided window views over
+# their small trailing axes.
 
 
 def _padded(x, g, fill):
@@ -185,36 +179,28 @@ def _padded(x, g, fill):
     return out
 
 
-def _windows(padded, g, out_lengths):
-    """Read-only view of the windows of ``padded``."""
-    view = sliding_window_view(padded, g.ws, axis=_pooled_axes(g))
-    starts = tuple(slice(None, o * s, s) for o, s in zip(out_lengths, g.stride))
-    return view[(..., *starts, *(slice(None),) * g.ndim)]
-
-
-def _add_windows_to_cells(per_window_cell, g, input_shape):
-    """Adjoint of :func:`_windows`: sum per-window-cell values onto the input
-    cells they were read from, dropping padding.
-
-    Loops over the cells of one window (``prod(ws)`` vectorised additions),
-    not over the input.
-    """
-    lengths = tuple(input_shape[-g.ndim:])
-    out_lengths = per_window_cell.shape[-2 * g.ndim:-g.ndim]
-    total = np.zeros(tuple(input_shape[:-g.ndim]) + g.padded_lengths(lengths), dtype=per_window_cell.dtype)
+def _cell_regions(g, out_lengths):
+    """For each window cell, the index of the padded input it reads in every window."""
     for cell in np.ndindex(*g.ws):
-        region = tuple(slice(c, c + s * o, s) for c, s, o in zip(cell, g.stride, out_lengths))
-        total[(..., *region)] += per_window_cell[(..., *cell)]
-    return total[(..., *(slice(p, p + n) for p, n in zip(g.pad, lengths)))]
+        yield (..., *(slice(c, c + s * (o - 1) + 1, s) for c, s, o in zip(cell, g.stride, out_lengths)))
 
 
-def _max_windows(x, g):
-    """Windows of ``x`` padded with -inf, and the output lengths."""
-    out_lengths = g.output_lengths(x.shape[-g.ndim:])
-    return _windows(_padded(x, g, -np.inf), g, out_lengths), out_lengths
+def _unpadded(padded, g, lengths):
+    """The input's cells of a padded array."""
+    return padded[(..., *(slice(p, p + n) for p, n in zip(g.pad, lengths)))]
+
+
+def _fold_cells(function, padded, g, out_lengths):
+    """``function`` (a binary ufunc) folded over the cells of every window of ``padded``."""
+    regions = _cell_regions(g, out_lengths)
+    result = np.array(padded[next(regions)])
+    for region in regions:
+        function(result, padded[region], out=result)
+    return result
 
 
 # ---------------------------------------------------------------------------
+# Ops# ---------------------------------------------------------------------------
 # Ops
 
 
@@ -289,13 +275,12 @@ class Pool(_PoolOp):
 
     def perform(self, node, inputs, outputs):
         (x,), g = inputs, self.geometry
+        out_lengths = g.output_lengths(x.shape[-g.ndim:])
         if g.mode == "max":
-            windows, _ = _max_windows(x, g)
-            pooled = windows.max(axis=_pooled_axes(g))
+            pooled = _fold_cells(np.maximum, _padded(x, g, -np.inf), g, out_lengths)
         else:
-            out_lengths = g.output_lengths(x.shape[-g.ndim:])
             terms = np.square(x) if g.mode == "l2" else x
-            pooled = _windows(_padded(terms, g, 0), g, out_lengths).sum(axis=_pooled_axes(g))
+            pooled = _fold_cells(np.add, _padded(terms, g, 0), g, out_lengths)
             if g.mode == "l2":
                 pooled = np.sqrt(pooled)
             elif g.mode != "sum":
@@ -342,11 +327,26 @@ class MaxPoolGrad(_PoolOp):
 
     def perform(self, node, inputs, outputs):
         (x, pooled, pooled_grad), g = inputs, self.geometry
-        windows, _ = _max_windows(x, g)
-        is_max = windows == _per_window(pooled, g)
-        undefined = _per_window(np.isnan(pooled), g)
-        per_cell = np.where(undefined, np.nan, np.where(is_max, _per_window(pooled_grad, g), 0))
-        outputs[0][0] = _add_windows_to_cells(per_cell.astype(x.dtype, copy=False), g, x.shape)
+        padded = _padded(x, g, -np.inf)
+        pooled_grad = pooled_grad.astype(x.dtype, copy=False)
+        # A window whose maximum is NaN gives NaN to all its cells.
+        undefined = np.isnan(pooled)
+        if undefined.any():
+            pooled_grad = np.where(undefined, np.nan, pooled_grad)
+        else:
+            undefined = None
+        # Windows that do not overlap write each cell once: no sums needed.
+        overlapping = any(s < w for s, w in zip(g.stride, g.ws))
+        total = np.zeros_like(padded)
+        for region in _cell_regions(g, pooled.shape[-g.ndim:]):
+            selected = padded[region] == pooled
+            if undefined is not None:
+                selected |= undefined
+            if overlapping:
+                total[region] += np.where(selected, pooled_grad, 0)
+            else:
+                np.copyto(total[region], pooled_grad, where=selected)
+        outputs[0][0] = np.ascontiguousarray(_unpadded(total, g, x.shape[-g.ndim:]))
 
     @infer_shape_method
     def infer_shape(self, node, shapes):
@@ -388,10 +388,10 @@ class MaxPoolGradGrad(_PoolOp):
 
     def perform(self, node, inputs, outputs):
         (x, pooled, input_cotangent), g = inputs, self.geometry
-        windows, out_lengths = _max_windows(x, g)
-        cotangent_windows = _windows(_padded(input_cotangent, g, 0), g, out_lengths)
-        is_max = windows == _per_window(pooled, g)
-        summed = np.where(is_max, cotangent_windows, 0).sum(axis=_pooled_axes(g))
+        padded, cotangent = _padded(x, g, -np.inf), _padded(input_cotangent, g, 0)
+        summed = np.zeros(pooled.shape, x.dtype)
+        for region in _cell_regions(g, pooled.shape[-g.ndim:]):
+            summed += np.where(padded[region] == pooled, cotangent[region], 0)
         summed[np.isnan(pooled)] = np.nan
         outputs[0][0] = summed.astype(x.dtype, copy=False)
 
@@ -435,8 +435,12 @@ class AveragePoolGrad(_PoolOp):
         per_window = pooled_grad
         if g.mode != "sum":
             per_window = pooled_grad / g.average_divisors(x.shape[-g.ndim:])
-        per_cell = np.broadcast_to(_per_window(per_window.astype(x.dtype, copy=False), g), per_window.shape + g.ws)
-        outputs[0][0] = _add_windows_to_cells(per_cell, g, x.shape)
+        per_window = per_window.astype(x.dtype, copy=False)
+        lengths = x.shape[-g.ndim:]
+        total = np.zeros(x.shape[:-g.ndim] + g.padded_lengths(lengths), x.dtype)
+        for region in _cell_regions(g, per_window.shape[-g.ndim:]):
+            total[region] += per_window
+        outputs[0][0] = np.ascontiguousarray(_unpadded(total, g, lengths))
 
     @infer_shape_method
     def infer_shape(self, node, shapes):
