@@ -40,7 +40,6 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy import ndimage
 
 from .utils import as_tuple, int_types, settings_repr
 
@@ -340,6 +339,10 @@ class RandomAffine(Transform):
         return matrices.round(12), offsets.round(12)
 
     def apply(self, X, rng):
+        # Imported here: scipy.ndimage costs 0.3 s, and most scripts that import
+        # this module (for crops and flips) never warp an image.
+        from scipy import ndimage
+
         images, _, rows, columns = X.shape
         matrices, offsets = self._sample_maps(rng, images, rows, columns)
         out = np.empty_like(X)

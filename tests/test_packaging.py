@@ -26,7 +26,7 @@ def test_wheel_installs_into_a_fresh_venv(tmp_path):
     pytest.importorskip("build")
     run(sys.executable, "-m", "build", "--outdir", tmp_path / "dist", ROOT)
     assert list((tmp_path / "dist").glob("convnet_lasagne-*.tar.gz"))
-    (wheel,) = (tmp_path / "dist").glob("convnet_lasagne-*.whl")  # pure Python or, with C kernels, per platform
+    (wheel,) = (tmp_path / "dist").glob("convnet_lasagne-*.whl")  # per platform: it holds the C kernel
     assert wheel.name.startswith(f"convnet_lasagne-{convnet.__version__}-")
 
     # A new venv with the wheel. Its dependencies are the ones this interpreter has
@@ -48,7 +48,14 @@ print(importlib.metadata.version("convnet-lasagne"), convnet.__version__)
 print(importlib.metadata.metadata("convnet-lasagne")["License-Expression"])
 print(importlib.resources.files("convnet").joinpath("py.typed").is_file())
 print(load_mnist(sample=True).X_train.shape)
+import numpy as np
+from convnet.ops.conv import cpu_kernel
+images, filters, output = np.ones((2, 3, 5, 5)), np.ones((4, 3, 3, 3)), np.empty((2, 4, 3, 3))
+cpu_kernel.run(images, filters, output, cpu_kernel.problem(images.shape, filters.shape, 0, (0, 0), (1, 1),
+                                                           (1, 1), 1, cpu_kernel.FORWARD))
+print(cpu_kernel.kernel().__file__.startswith(convnet.__file__.rsplit("/", 1)[0]), sorted(set(output.ravel().tolist())))
 """
     lines = run(python, "-c", code, cwd=tmp_path).splitlines()
     assert Path(lines[0]).is_relative_to(venv_site)
-    assert lines[1:] == [f"{convnet.__version__} {convnet.__version__}", "MIT", "True", "(4000, 1, 28, 28)"]
+    assert lines[1:] == [f"{convnet.__version__} {convnet.__version__}", "MIT", "True", "(4000, 1, 28, 28)",
+                         "True [27.0]"]
