@@ -180,6 +180,9 @@ class _TieredFunction:
         if self.compiled is not None:
             return self.compiled(*inputs)
         if self.future is None:
+            if not self.synchronous and _small(inputs):
+                # Not worth loading, let alone compiling, until it meets larger inputs.
+                return self.interim(*inputs) if self.interim is not None else None
             import numba
 
             signature = tuple(numba.typeof(_standard(value)) for value in inputs)
@@ -420,6 +423,18 @@ cpu_thunk.register(CAReduce)(compiled_node)
 # their gradients and update-rule state) runs as NumPy: microseconds against
 # a second of compiling each new signature.
 SMALL_STATIC_SIZE = 1 << 20
+
+
+# Up to this many elements in its largest input at a call, a node that has a
+# NumPy version (a composite's ufunc calls, the Op's vectorised ``perform``)
+# runs it: a few microseconds more than compiled code, against 20 ms to load
+# the code from the disk cache and a second to compile a new signature.  The
+# classifier head and the loss of a ConvNet are such nodes.
+SMALL_RUNTIME_SIZE = 1 << 16
+
+
+def _small(values):
+    return max((getattr(value, "size", 1) for value in values), default=0) <= SMALL_RUNTIME_SIZE
 
 
 def _small_and_static(node):

@@ -18,6 +18,16 @@ def backend_mode(request):
     return request.param
 
 
+@pytest.fixture(autouse=True)
+def compile_small_nodes(monkeypatch):
+    """convnet's CPU linker runs nodes on small arrays as NumPy, and tests'
+    arrays are small: here every node with compiled code runs it, so the
+    tests check that code.  Tests of the size rule set it back."""
+    import convnet.linker
+
+    monkeypatch.setattr(convnet.linker, "SMALL_RUNTIME_SIZE", 0)
+
+
 @pytest.fixture
 def mode():
     """The quick mode for unit tests that do not test a backend."""

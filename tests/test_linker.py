@@ -106,6 +106,24 @@ def test_small_static_composites_run_as_numpy_and_large_ones_compiled():
     assert 3 * 4 <= SMALL_STATIC_SIZE
 
 
+def test_nodes_on_small_arrays_run_numpy_until_they_meet_large_ones(monkeypatch):
+    monkeypatch.setattr(convnet.linker, "SMALL_RUNTIME_SIZE", 1000)
+    x = pt.matrix("x")
+    f = pytensor.function([x], [pt.exp(x) * 3 + pt.log1p(x), pt.sum(pt.sqr(x), axis=1)], mode=MODE_NAME)
+    tiered = [t.function for t in f.vm.thunks if isinstance(t, _CompiledThunk)]
+    assert len(tiered) == 2 and all(isinstance(t, _TieredFunction) for t in tiered)
+    small = np.linspace(0.5, 2.0, 1000, dtype=x.dtype).reshape(20, 50)
+    for result, expected in zip(f(small), (np.exp(small) * 3 + np.log1p(small), (small ** 2).sum(axis=1))):
+        np.testing.assert_allclose(result, expected, rtol=1e-6)
+    assert all(t.future is None and t.compiled is None for t in tiered)  # neither compiled nor loaded
+    large = np.linspace(0.5, 2.0, 1001, dtype=x.dtype).reshape(7, 143)
+    f(large)
+    convnet.linker.compiler.wait()
+    for result, expected in zip(f(large), (np.exp(large) * 3 + np.log1p(large), (large ** 2).sum(axis=1))):
+        np.testing.assert_allclose(result, expected, rtol=1e-5)
+    assert all(t.dispatcher is not None for t in tiered)
+
+
 def test_broadcasting_composite_keeps_its_output_shape():
     # A composite whose output broadcasts beyond one input, with a constant output.
     a = pytensor.shared(np.arange(3, dtype="float32").reshape(3, 1), shape=(3, 1))
@@ -125,13 +143,14 @@ CHILD = textwrap.dedent("""
     from convnet.linker import _CompiledThunk, _TieredFunction
     width = int(sys.argv[1])
     network = layers.InputLayer((None, 1, width, width))
-    network = layers.MaxPool2DLayer(layers.Conv2DLayer(network, 3, (3, 3)), (2, 2))
+    network = layers.MaxPool2DLayer(layers.Conv2DLayer(network, 8, (3, 3)), (2, 2))
     network = layers.DenseLayer(network, 4, nonlinearity=convnet.nonlinearities.softmax)
     input_var, targets = layers.get_all_layers(network)[0].input_var, pt.ivector()
     loss = objectives.categorical_crossentropy(layers.get_output(network), targets).mean()
     params = layers.get_all_params(network, trainable=True)
     train = pytensor.function([input_var, targets], loss, updates=updates.momentum(loss, params, 0.1))
-    batch = np.ones((2, 1, width, width), "float32"), np.zeros(2, "int32")
+    # Large enough for the convolution layer's nodes to run compiled (SMALL_RUNTIME_SIZE).
+    batch = np.ones((64, 1, width, width), "float32"), np.zeros(64, "int32")
     train(*batch)
     tiered = [t.function for t in train.vm.thunks
               if isinstance(t, _CompiledThunk) and isinstance(t.function, _TieredFunction)]
@@ -160,7 +179,7 @@ def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cach
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    first = run(10)
+    first = run(30)
     # Nodes of the same signature share one dispatcher, compiled once: by the
     # compile process, after which this process loads it from the disk cache,
     # or (CONVNET_COMPILE_PROCESS=0) in this process.
@@ -171,7 +190,7 @@ def test_another_process_and_a_resized_network_load_compiled_nodes_from_the_cach
         assert first["misses"] == first["nodes"] and first["hits"] == 0
     # Another process, another image size: every node loads from the cache at
     # its first call, none waits for the compiler.
-    again = run(14)
+    again = run(34)
     assert again == {"nodes": first["nodes"], "compiled": 0, "misses": 0, "hits": first["nodes"]}
 
 
