@@ -335,16 +335,14 @@ class MaxPoolGrad(_PoolOp):
             pooled_grad = np.where(undefined, np.nan, pooled_grad)
         else:
             undefined = None
-        # Windows that do not overlap write each cell once: no sums needed.
-        overlapping = any(s < w for s, w in zip(g.stride, g.ws))
         total = np.zeros_like(padded)
         for region in _cell_regions(g, pooled.shape[-g.ndim:]):
             selected = padded[region] == pooled
             if undefined is not None:
                 selected |= undefined
-            if overlapping:
+            if g.overlapping:
                 total[region] += np.where(selected, pooled_grad, 0)
-            else:
+            else:  # each cell is in one window at most: no sums needed
                 np.copyto(total[region], pooled_grad, where=selected)
         outputs[0][0] = np.ascontiguousarray(_unpadded(total, g, x.shape[-g.ndim:]))
 
