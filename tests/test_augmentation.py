@@ -178,9 +178,11 @@ def test_combined_map_is_scale_shear_rotate_translate_about_the_centre():
 
 
 def test_affine_resamples_each_image_once(monkeypatch):
+    from scipy import ndimage
+
     calls = []
-    real = augmentation.ndimage.affine_transform
-    monkeypatch.setattr(augmentation.ndimage, "affine_transform",
+    real = ndimage.affine_transform
+    monkeypatch.setattr(ndimage, "affine_transform",
                         lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
     RandomAffine(translate=2, rotate=10, scale=(0.9, 1.1), shear=5)(np.zeros((4, 3, 8, 8)), rng())
     assert len(calls) == 4 * 3  # one resampling per image and channel plane

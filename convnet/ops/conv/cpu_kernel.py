@@ -9,7 +9,7 @@ flattened).  Two ways in:
 * :func:`run`, from Python: convnet's CPU linker calls it for each node,
   without the GIL, so no process compiles anything for a 2-D convolution;
 * :func:`address`, the C entry point for a dtype, which PyTensor's Numba
-  backend calls as an external function (:mod:`.numba_backend`).
+  backend calls as an external function (:mod:`convnet.ops.conv.numba_backend`).
 
 The first use sets the kernel up (:func:`kernel`): the ``sgemm`` and
 ``dgemm`` of SciPy's ``cython_blas`` (the BLAS that NumPy and Numba call) and,
