@@ -510,3 +510,22 @@ def test_kernel_runs_one_worker_per_blas_thread(blas_threads):
     spec = cpu_kernel.problem((64, 3, 40, 40), (5, 3, 3, 3), 1, (0, 0), (1, 1), (1, 1), 1, cpu_kernel.FORWARD)
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         assert cpu_kernel.algorithms(spec)[2] == min(blas_threads, len(os.sched_getaffinity(0)))
+
+
+def test_kernel_calls_from_several_threads_agree_and_leave_blas_threads_as_they_were(compiled_cases):
+    """The kernel runs without the GIL, so calls from several Python threads
+    overlap: each gets the reference's numbers, and BLAS gets back its thread
+    count when the last of them is done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads_before = scipy_openblas_threads()
+    values = case_values(LARGE_IMAGE_SHAPES)
+    expected = compiled_cases("FAST_COMPILE")(*values)
+    function = compiled_cases("CONVNET_CPU")
+    function(*values)
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: function.copy()(*values), range(8)))
+    for results in runs:
+        for result, reference in zip(results, expected):
+            np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
+    assert scipy_openblas_threads() == threads_before

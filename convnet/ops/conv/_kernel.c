@@ -100,6 +100,24 @@ static struct {
     int64_t max_workers;
 } blas = {NULL, NULL, no_thread_control, ignore_threads, 1};
 
+/* BLAS set to one thread while any call runs several workers (enter = 1),
+ * and back to its thread count when the last such call is done (enter = 0):
+ * the count is global, and calls from several Python threads (the GIL is
+ * released) may overlap. */
+static void single_threaded_blas(int enter)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static int running = 0, saved = -1;
+    pthread_mutex_lock(&lock);
+    if (enter && running++ == 0) {
+        saved = blas.get_threads();
+        blas.set_threads(1);
+    } else if (!enter && --running == 0) {
+        blas.set_threads(saved);
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

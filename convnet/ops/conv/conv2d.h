@@ -310,8 +310,7 @@ static int NAME(run_workers)(const WORK *work)
     NAME(thread_arg_t) args[MAX_WORKERS];
     pthread_t threads[MAX_WORKERS];
     int started[MAX_WORKERS] = {0}, status = 0;
-    int blas_threads = blas.get_threads();
-    blas.set_threads(1);
+    single_threaded_blas(1);
     for (int64_t w = 1; w < work->workers; w++) {
         args[w] = (NAME(thread_arg_t)){work, w, 0};
         started[w] = pthread_create(&threads[w], NULL, NAME(thread_main), &args[w]) == 0;
@@ -324,7 +323,7 @@ static int NAME(run_workers)(const WORK *work)
             pthread_join(threads[w], NULL);
         status |= args[w].status;
     }
-    blas.set_threads(blas_threads);
+    single_threaded_blas(0);
     return status;
 }
 
