@@ -242,3 +242,40 @@ def test_storage_the_vm_shares_between_variables_stays_consistent():
     for _ in range(2):
         for result, reference in zip(function(*values), expected):
             np.testing.assert_allclose(result, reference, rtol=1e-5)
+
+
+def _in_place_nodes(function):
+    return sorted(f"{node.op.scalar_op} {dict(node.op.destroy_map)}" for node in function.maker.fgraph.apply_nodes
+                  if isinstance(node.op, pt.elemwise.Elemwise) and node.op.destroy_map)
+
+
+def test_rewriting_makes_the_nodes_pytensor_would_in_place_and_overwrites_no_input():
+    # convnet's in-place rewrite skips inputs that a later node still reads
+    # and its Supervisor checks all protected variables at once: the same
+    # nodes end up in place, and a function's own inputs are left alone.
+    from pytensor.compile.mode import Mode
+    from pytensor.graph.rewriting.db import RewriteDatabaseQuery
+
+    from convnet.linker import CPULinker
+
+    x, y = pt.matrix("x"), pt.matrix("y")
+    a = pt.dot(x, y)
+    b = pt.tanh(a) + 1  # a is read after b (by d, through c): b cannot overwrite it, d can
+    c = pt.dot(b, y)
+    d = a * c + 1
+    outputs = [d, pt.dot(pt.exp(b), c) - 2, b]
+    query = pytensor.compile.mode.get_mode(MODE_NAME)._optimizer
+    pytensor_inplace = RewriteDatabaseQuery(
+        include=[*query.include, "inplace_elemwise_optimizer"],
+        exclude=[e for e in query.exclude if e != "inplace_elemwise_optimizer"] + ["convnet_cpu_inplace"])
+    reference = pytensor.function([x, y], outputs, mode=Mode(linker=CPULinker(), optimizer=pytensor_inplace))
+    function = pytensor.function([x, y], outputs, mode=MODE_NAME)
+    assert _in_place_nodes(function) == _in_place_nodes(reference) != []
+
+    rng = np.random.default_rng(0)
+    values = [rng.random((4, 4)).astype(x.dtype) for _ in range(2)]
+    copies = [value.copy() for value in values]
+    for result, expected in zip(function(*values), reference(*copies)):
+        np.testing.assert_allclose(result, expected, rtol=1e-6)
+    for value, copy in zip(values, copies):
+        np.testing.assert_array_equal(value, copy)
