@@ -8,7 +8,11 @@ PyTorch through ``torch.set_num_threads(os.cpu_count())``.
 
 * the training step (forward, backward, Nesterov-momentum update) on a batch
   of 500, and inference on a batch of 500, in ms/batch (median of repeats),
-  and the ratio convnet / PyTorch (< 1 means convnet is faster);
+  and the ratio convnet / PyTorch (< 1 means convnet is faster).  PyTorch runs
+  in processes of its own, twice: as a PyTorch script runs, and with glibc's
+  malloc set as ``import convnet`` sets it (``M_MMAP_THRESHOLD`` and
+  ``M_TRIM_THRESHOLD`` 1 GiB, see :mod:`convnet.config`), which PyTorch
+  gains from as much as convnet does;
 * convnet's compile time for the training function, each in a fresh process:
   cold (empty caches, as on a first run), graph (convnet's kernels cached, no
   compiled graph: a new network) and warm (caches filled).
@@ -105,6 +109,25 @@ def time_torch(repeats, threads):
     return {"train": median_ms(train_step, repeats), "infer": median_ms(infer, repeats)}
 
 
+def torch_child(repeats, threads):
+    """In a process without convnet: PyTorch's times, as JSON."""
+    print(json.dumps(time_torch(repeats, threads)))
+
+
+def measure_torch(repeats, threads, malloc_like_convnet):
+    """PyTorch's times in a fresh process, or None without PyTorch."""
+    env = dict(os.environ)
+    if malloc_like_convnet:
+        env.update(MALLOC_MMAP_THRESHOLD_=str(1 << 30), MALLOC_TRIM_THRESHOLD_=str(1 << 30))
+    done = subprocess.run([sys.executable, __file__, "--torch-child", "--repeats", str(repeats)], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        if "No module named 'torch'" in done.stderr:
+            return None
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def compile_time_child():
     """In a fresh process: seconds to import convnet, build the network and its
     training function and make the function's first call, less one step."""
@@ -140,9 +163,13 @@ def main():
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-compile-times", action="store_true")
     parser.add_argument("--compile-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.compile_child:
         compile_time_child()
+        return
+    if args.torch_child:
+        torch_child(args.repeats, os.cpu_count())
         return
 
     print(f"MNIST cnn, batch {BATCH}, {os.cpu_count()} threads, median of {args.repeats}")
@@ -151,17 +178,18 @@ def main():
         print("convnet compile of the training function: cold {cold:.1f} s (empty caches), "
               "graph {graph:.1f} s (kernels cached), warm {warm:.1f} s".format(**seconds))
     ours = time_convnet(args.repeats)
-    try:
-        theirs = time_torch(args.repeats, os.cpu_count())
-    except ImportError:
-        theirs = None
+    theirs = {"default": measure_torch(args.repeats, os.cpu_count(), False),
+              "same malloc": measure_torch(args.repeats, os.cpu_count(), True)}
+    if theirs["default"] is None:
         print("PyTorch is not installed: pip install torch==2.13.0 for the comparison")
-    print(f"{'':>10} {'convnet ms':>11} {'PyTorch ms':>11} {'ratio':>7}")
+        for key in ("train", "infer"):
+            print(f"{key:>10} convnet {ours[key]:.1f} ms")
+        return
+    print(f"{'':>10} {'convnet ms':>11} {'PyTorch ms':>11} {'ratio':>6} {'PyTorch, same malloc ms':>24} {'ratio':>6}")
     for key in ("train", "infer"):
-        if theirs:
-            print(f"{key:>10} {ours[key]:>11.1f} {theirs[key]:>11.1f} {ours[key] / theirs[key]:>7.2f}")
-        else:
-            print(f"{key:>10} {ours[key]:>11.1f}")
+        default, tuned = theirs["default"][key], theirs["same malloc"][key]
+        print(f"{key:>10} {ours[key]:>11.1f} {default:>11.1f} {ours[key] / default:>6.2f} {tuned:>24.1f} "
+              f"{ours[key] / tuned:>6.2f}")
 
 
 if __name__ == "__main__":
