@@ -199,8 +199,9 @@ PRINT_CHANGES = (
 def fresh_changes(code=PRINT_CHANGES, **env):
     """Run ``code`` in a new interpreter whose environment has none of the
     settings convnet reads or changes, except ``env``."""
+    # (Dask's distributed sets $MALLOC_TRIM_THRESHOLD_ in this process when imported.)
     ours = {"CONVNET_DEVICE", "CONVNET_NO_DEFAULTS", "THEANO_FLAGS", "THEANORC", "PYTENSOR_FLAGS",
-            "OPENBLAS_THREAD_TIMEOUT"}
+            "OPENBLAS_THREAD_TIMEOUT", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"}
     full_env = {k: v for k, v in os.environ.items() if k not in ours}
     full_env["THEANORC"] = os.devnull  # no ~/.theanorc either
     full_env.update(env)

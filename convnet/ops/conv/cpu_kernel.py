@@ -103,11 +103,59 @@ def _openblas_thread_functions(gemm_address):
     return 0, 0
 
 
+# The C compiler's options, as pyproject.toml gives them to setuptools.
+_COMPILE_OPTIONS = ("-O3", "-std=c99", "-pthread", "-shared", "-fPIC")
+
+
+def _built_in_place():
+    """The extension compiled from ``_kernel.c`` into PyTensor's ``compiledir``,
+    named by a digest of its sources: for a source checkout that was not
+    installed in place (``python -m pytest`` in a checkout imports the
+    checkout's convnet, whose extension ``pip install .`` built elsewhere).
+    A few seconds once; the file is written atomically."""
+    import importlib.machinery
+    import importlib.util
+    import shlex
+    import subprocess
+    import sysconfig
+    import tempfile
+    from pathlib import Path
+
+    from pytensor import config
+
+    from ..kernel_cache import source_digest
+
+    source = Path(__file__).with_name("_kernel.c")
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    target = (Path(config.compiledir) / "convnet_kernels"
+              / f"_kernel_{source_digest('conv/_kernel.c', 'conv/conv2d.h'):x}{suffix}")
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, partial = tempfile.mkstemp(dir=target.parent, suffix=suffix)
+        os.close(descriptor)
+        command = [*shlex.split(sysconfig.get_config_var("CC") or "cc"), *_COMPILE_OPTIONS,
+                   f"-I{sysconfig.get_paths()['include']}", str(source), "-o", partial]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            os.unlink(partial)
+            raise ImportError(f"convnet's convolution kernel (convnet.ops.conv._kernel) is not built, and "
+                              f"compiling it failed: {' '.join(command)}\n{done.stderr[-2000:]}\nInstall "
+                              "convnet with pip, which builds it (it needs a C compiler and Python's headers).")
+        os.replace(partial, target)
+    spec = importlib.util.spec_from_file_location(f"{__package__}._kernel", target)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @cache
 def kernel():
-    """The compiled extension, set up on first use."""
-    from . import _kernel
-
+    """The compiled extension, set up on first use (and compiled first, see
+    :func:`_built_in_place`, where it was not built)."""
+    try:
+        from . import _kernel
+    except ImportError:
+        _kernel = _built_in_place()
     if _kernel.PROBLEM_FIELDS != len(PROBLEM_FIELDS):
         raise ImportError(f"convnet.ops.conv._kernel was built for {_kernel.PROBLEM_FIELDS} problem fields, "
                           f"this convnet has {len(PROBLEM_FIELDS)}: reinstall convnet")
