@@ -5,6 +5,7 @@ The reference convolution and its gradients are in :mod:`tests.ops.conv_referenc
 Most tests call ``perform`` (FAST_COMPILE); the Numba backend compiles one
 graph covering all configurations, since each Numba compilation costs seconds.
 """
+import os
 import subprocess
 import sys
 
@@ -529,3 +530,24 @@ def test_kernel_calls_from_several_threads_agree_and_leave_blas_threads_as_they_
         for result, reference in zip(results, expected):
             np.testing.assert_allclose(result, reference, rtol=1e-4, atol=1e-3)
     assert scipy_openblas_threads() == threads_before
+
+
+def test_an_unbuilt_kernel_is_compiled_into_the_compiledir(tmp_path):
+    """A source checkout imported without an in-place build (no extension next
+    to the sources) compiles the kernel once into PyTensor's compiledir."""
+    code = """
+import sys
+sys.modules["convnet.ops.conv._kernel"] = None  # as if it were not built
+import numpy as np, pytensor
+from convnet.ops.conv import cpu_kernel
+images, filters, output = np.ones((2, 3, 5, 5)), np.ones((4, 3, 3, 3)), np.empty((2, 4, 3, 3))
+cpu_kernel.run(images, filters, output, cpu_kernel.problem(images.shape, filters.shape, 0, (0, 0), (1, 1),
+                                                           (1, 1), 1, cpu_kernel.FORWARD))
+print(cpu_kernel.kernel().__file__.startswith(str(pytensor.config.compiledir)), sorted(set(output.ravel().tolist())))
+"""
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={tmp_path}"}
+    for _ in range(2):  # compiled, then loaded
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.split() == ["True", "[27.0]"]
+    assert len(list(tmp_path.rglob("convnet_kernels/_kernel_*"))) == 1
