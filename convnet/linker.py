@@ -17,10 +17,12 @@ compiling the graph as a whole buys little.
   sizes) and cached on disk under PyTensor's ``base_compiledir``, so every
   later graph, and every other process on the machine (joblib or Dask
   workers), that meets the same signature loads it instead of compiling it.
-* **NumPy**: every other node runs its Op's ``perform`` (matrix products go
-  to BLAS through NumPy, shapes and scalars cost microseconds), and so do
-  small composites whose shapes are all static (parameter updates), one
-  NumPy call per scalar Op.
+* **NumPy**: every other node runs its Op's ``perform`` (shapes and scalars
+  cost microseconds), and so do small composites whose shapes are all static
+  (parameter updates), one NumPy call per scalar Op, and nodes whose inputs
+  are small at run time (:data:`SMALL_RUNTIME_SIZE`).  Matrix products call
+  SciPy's BLAS directly (see :func:`_dot_thunk`), and 2-D convolutions the
+  C kernel of :mod:`convnet.ops.conv.cpu_kernel`.
 
 A node whose code is in the disk cache loads it at its first call.  A node
 new to the machine meets the compiler in the background (:data:`compiler`:
@@ -67,6 +69,7 @@ from pytensor.graph.utils import InconsistencyError
 from pytensor.link.vm import VMLinker
 from pytensor.scalar.basic import Composite
 from pytensor.tensor.elemwise import CAReduce, Elemwise
+from pytensor.tensor.math import Dot
 from pytensor.tensor.rewriting.elemwise import InplaceElemwiseOptimizer
 
 __all__ = ["CPULinker", "cpu_thunk", "compiled_node", "compiler", "MODE_NAME"]
@@ -420,6 +423,32 @@ def _compile(jitable, key, n_inputs):
 # the whole array first: 41 ms instead of 5 ms for the bias gradient of the
 # MNIST ConvNet's first layer.
 cpu_thunk.register(CAReduce)(compiled_node)
+
+@cpu_thunk.register(Dot)
+def _dot_thunk(op, node):
+    """Products of float matrices through SciPy's BLAS (the one that Numba
+    code and the convolution kernel call), not NumPy's own OpenBLAS: NumPy's
+    is loaded before ``import convnet`` can shorten its threads' timeout
+    (``import numpy`` comes first in most scripts), and its threads then
+    spin for 0.1 s after each product on the cores the convolution's workers
+    need (a MNIST training step 112 ms instead of 79).  Other products run
+    the Op's ``perform``."""
+    (x, y), (out,) = node.inputs, node.outputs
+    if (x.type.ndim, y.type.ndim) != (2, 2) or not x.type.dtype == y.type.dtype == out.type.dtype \
+            or out.type.dtype not in ("float32", "float64"):
+        return None
+    from scipy.linalg import blas
+
+    gemm = blas.sgemm if out.type.dtype == "float32" else blas.dgemm
+
+    def dot(a, b):
+        if 0 in a.shape or 0 in b.shape:  # SciPy's wrapper refuses empty operands
+            return (np.zeros((a.shape[0], b.shape[1]), out.type.dtype),)
+        # A @ B as (B.T @ A.T).T: BLAS reads and writes the transposes of
+        # C-ordered arrays, Fortran-ordered, without copies.
+        return (gemm(1.0, b.T, a.T).T,)
+
+    return dot
 
 
 # Up to this many elements a node whose shapes are all static (parameters,

@@ -124,6 +124,21 @@ def test_nodes_on_small_arrays_run_numpy_until_they_meet_large_ones(monkeypatch)
     assert all(t.dispatcher is not None for t in tiered)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matrix_products_run_on_scipy_blas_and_equal_numpy(dtype):
+    a, b = pt.matrix("a", dtype=dtype), pt.matrix("b", dtype=dtype)
+    f = pytensor.function([a, b], pt.dot(a, b), mode=MODE_NAME)
+    (thunk,) = [t for t in f.vm.thunks if isinstance(t, _CompiledThunk)]
+    assert thunk.function.__name__ == "dot"  # SciPy's gemm, not Dot.perform (NumPy's BLAS)
+    rng = np.random.default_rng(0)
+    big = rng.random((9, 8)).astype(dtype)
+    for left, right in [(big[:5, :3], big[:3, :4]), (big[::2], big[:8, ::2]), (big.T, big),
+                        (big[:5, :0], big[:0, :4]), (big[:0], big.T)]:
+        result = f(left, right)
+        assert result.dtype == dtype and result.flags.c_contiguous
+        np.testing.assert_allclose(result, left @ right, rtol=1e-6)
+
+
 def test_broadcasting_composite_keeps_its_output_shape():
     # A composite whose output broadcasts beyond one input, with a constant output.
     a = pytensor.shared(np.arange(3, dtype="float32").reshape(3, 1), shape=(3, 1))
