@@ -551,3 +551,14 @@ print(cpu_kernel.kernel().__file__.startswith(str(pytensor.config.compiledir)), 
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.split() == ["True", "[27.0]"]
     assert len(list(tmp_path.rglob("convnet_kernels/_kernel_*"))) == 1
+
+
+def test_kernel_refuses_operands_of_the_wrong_size():
+    from convnet.ops.conv import cpu_kernel
+
+    images, filters = np.ones((2, 3, 5, 5), "float32"), np.ones((4, 3, 3, 3), "float32")
+    spec = cpu_kernel.problem(images.shape, filters.shape, 0, (0, 0), (1, 1), (1, 1), 1, cpu_kernel.GRAD_WEIGHTS)
+    with pytest.raises(ValueError, match="operand 1 has 200 elements, the problem needs 72"):
+        cpu_kernel.run(images, np.ones((2, 4, 5, 5), "float32"), np.empty((4, 3, 3, 3), "float32"), spec)
+    with pytest.raises(TypeError, match="one float dtype"):
+        cpu_kernel.run(images, np.ones((2, 4, 3, 3)), np.empty((4, 3, 3, 3), "float32"), spec)

@@ -406,8 +406,9 @@ static int problem_view(PyObject *object, Py_buffer *view)
 }
 
 /* run(a, b, out, problem): see convnet_conv2d in conv2d.h.  The arrays must be
- * C-contiguous, of one float dtype, out writeable, problem int64; their sizes
- * must be those of the problem, which the caller has checked. */
+ * C-contiguous, of one float dtype, out writeable, problem int64, and have
+ * the numbers of elements the problem needs (checked: the shapes themselves,
+ * the caller's geometry checks). */
 static PyObject *run(PyObject *self, PyObject *args)
 {
     PyObject *objects[4];
@@ -433,6 +434,29 @@ static PyObject *run(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "run: a, b and out must be C-contiguous arrays of one float dtype");
         goto done;
     }
+    problem_t p;
+    memcpy(&p, views[3].buf, sizeof p);
+    int64_t images = p.batch * p.channels * p.height * p.width;
+    int64_t filters = p.out_channels * p.channels * p.filter_rows * p.filter_cols;
+    int64_t output = p.batch * p.out_channels * p.out_rows * p.out_cols;
+    int64_t expected[3] = {images, filters, output}; /* Conv: images, filters, output */
+    if (p.kind == KIND_GRAD_WEIGHTS) {
+        expected[1] = output;
+        expected[2] = filters;
+    } else if (p.kind == KIND_GRAD_INPUTS) {
+        expected[0] = filters;
+        expected[1] = output;
+        expected[2] = images;
+    } else if (p.kind != KIND_FORWARD) {
+        PyErr_Format(PyExc_ValueError, "run: unknown kind %lld in the problem", (long long)p.kind);
+        goto done;
+    }
+    for (int i = 0; i < 3; i++)
+        if (views[i].len != expected[i] * views[i].itemsize) {
+            PyErr_Format(PyExc_ValueError, "run: operand %d has %lld elements, the problem needs %lld", i,
+                         (long long)(views[i].len / views[i].itemsize), (long long)expected[i]);
+            goto done;
+        }
     Py_BEGIN_ALLOW_THREADS
     if (is_float)
         status = convnet_conv2d_float(views[0].buf, views[1].buf, views[2].buf, views[3].buf);

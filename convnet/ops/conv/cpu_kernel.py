@@ -170,8 +170,9 @@ def run(a, b, out, problem_array):
     """The kernel on C-contiguous arrays of one float dtype: ``(a, b, out)``
     are (images, filters, output) for ``FORWARD``, (images, output gradient,
     filter gradient) for ``GRAD_WEIGHTS`` and (filters, output gradient,
-    input gradient) for ``GRAD_INPUTS``.  The shapes must fit the problem,
-    which the caller has checked."""
+    input gradient) for ``GRAD_INPUTS``.  The shapes must fit the problem
+    (the caller checks them with the Op's geometry); operands of the wrong
+    number of elements raise a ValueError."""
     kernel().run(a, b, out, problem_array)
 
 
