@@ -424,6 +424,7 @@ def _compile(jitable, key, n_inputs):
 # MNIST ConvNet's first layer.
 cpu_thunk.register(CAReduce)(compiled_node)
 
+
 @cpu_thunk.register(Dot)
 def _dot_thunk(op, node):
     """Products of float matrices through SciPy's BLAS (the one that Numba

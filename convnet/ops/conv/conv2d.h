@@ -118,14 +118,14 @@ static void NAME(col2im)(const REAL *columns, int64_t pitch, const problem_t *p,
     }
 }
 
-/* The (channels x n) matrix over the pixels of the block in the NCHW array
- * flat (out_channels channels of out_rows x out_cols), with its row pitch: in
- * place for rows of one image, else in gathered, where the pixels are copied
- * if gather (see scatter_block). */
-static REAL *NAME(output_block)(REAL *flat, const problem_t *p, int64_t channels, const block_t *block,
-                                REAL *gathered, int gather, int64_t *row_pitch)
+/* The (out_channels x n) matrix over the pixels of the block in the NCHW
+ * output (or output gradient) flat, with its row pitch: in place for rows of
+ * one image, else in gathered, where the pixels are copied if gather (see
+ * scatter_block). */
+static REAL *NAME(output_block)(REAL *flat, const problem_t *p, const block_t *block, REAL *gathered, int gather,
+                                int64_t *row_pitch)
 {
-    int64_t plane = p->out_rows * p->out_cols;
+    int64_t plane = p->out_rows * p->out_cols, channels = p->out_channels;
     if (block->images == 1) {
         *row_pitch = plane;
         return flat + block->first_image * channels * plane + block->first_row * p->out_cols;
@@ -180,19 +180,19 @@ static int NAME(im2col_worker)(const WORK *work, int64_t w)
         int64_t n = block.images * block.rows * p->out_cols, pitch;
         if (work->kind == KIND_FORWARD) {
             NAME(im2col)(work->pixels, p, &block, columns, plan.pitch);
-            REAL *out = NAME(output_block)(work->output, p, p->out_channels, &block, gathered, 0, &pitch);
+            REAL *out = NAME(output_block)(work->output, p, &block, gathered, 0, &pitch);
             NAME(gemm)(0, 0, p->out_channels, n, taps, weights, taps, columns, plan.pitch, out, pitch, 0);
             if (block.images > 1)
                 NAME(scatter_block)(gathered, work->output, p, &block);
         } else if (work->kind == KIND_GRAD_WEIGHTS) {
             NAME(im2col)(work->pixels, p, &block, columns, plan.pitch);
-            REAL *grad = NAME(output_block)((REAL *)work->grads, p, p->out_channels, &block, gathered, 1, &pitch);
+            REAL *grad = NAME(output_block)((REAL *)work->grads, p, &block, gathered, 1, &pitch);
             NAME(gemm)(0, 1, p->out_channels, taps, n, grad, pitch, columns, plan.pitch,
                        work->sums + w * p->out_channels * taps, taps, 1);
         } else {
             if (block.first_row == 0) /* the block starts its images: clear them */
                 NAME(zero_run)(work->output + block.first_image * image_size, block.images * image_size);
-            REAL *grad = NAME(output_block)((REAL *)work->grads, p, p->out_channels, &block, gathered, 1, &pitch);
+            REAL *grad = NAME(output_block)((REAL *)work->grads, p, &block, gathered, 1, &pitch);
             NAME(gemm)(1, 0, taps, n, p->out_channels, weights, taps, grad, pitch, columns, plan.pitch, 0);
             NAME(col2im)(columns, plan.pitch, p, &block, work->output);
         }
@@ -338,8 +338,9 @@ int NAME(convnet_conv2d)(const REAL *a, const REAL *b, REAL *out, const int64_t 
     int64_t taps = p.filter_rows * p.filter_cols, filter_size = p.out_channels * p.channels * taps;
     WORK work = {.kind = p.kind, .output = out};
     int transposed = choose(&p, &work.problem, &work.chunk);
-    REAL *weights = malloc((size_t)max64(filter_size, 1) * sizeof(REAL)), *sums = NULL;
-    if (weights == NULL)
+    /* The filters as the algorithm reads them; ConvGradWeights reads none. */
+    REAL *weights = NULL, *sums = NULL;
+    if (p.kind != KIND_GRAD_WEIGHTS && (weights = malloc((size_t)max64(filter_size, 1) * sizeof(REAL))) == NULL)
         return -1;
     if (transposed) {
         /* The forward convolution of the output gradient with the filters, in

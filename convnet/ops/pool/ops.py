@@ -175,7 +175,7 @@ def _padded(x, g, fill):
     if extent == lengths:
         return x
     out = np.full(x.shape[:-g.ndim] + extent, fill, dtype=x.dtype)
-    out[(..., *(slice(p, p + n) for p, n in zip(g.pad, lengths)))] = x
+    _unpadded(out, g, lengths)[...] = x
     return out
 
 
@@ -200,7 +200,6 @@ def _fold_cells(function, padded, g, out_lengths):
 
 
 # ---------------------------------------------------------------------------
-# Ops# ---------------------------------------------------------------------------
 # Ops
 
 
