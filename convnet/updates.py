@@ -191,9 +191,9 @@ def sgd(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequen
     return _cast_to_variable_dtypes(updates)
 
 
-def _add_momentum(updates, params, momentum, nesterov):
+def _add_momentum(updates, params, momentum, nesterov, steps=None):
     """Momentum for the parameters of `updates`, given the step each would
-    take without it, ``step = updates[param] - param``::
+    take without it, ``step = updates[param] - param`` (or ``steps[param]``)::
 
         velocity := momentum * velocity + step
         param := param + velocity                    (classical)
@@ -205,11 +205,22 @@ def _add_momentum(updates, params, momentum, nesterov):
     updates = OrderedDict(updates)
     for param in params:
         velocity = _zeros_like(param, "velocity")
-        step = updates[param] - param
+        step = updates[param] - param if steps is None else steps[param]
         new_velocity = momentum * velocity + step
         updates[velocity] = new_velocity
         updates[param] = param + (momentum * new_velocity + step if nesterov else new_velocity)
     return _cast_to_variable_dtypes(updates)
+
+
+def _sgd_with_momentum(loss_or_grads, params, learning_rate, momentum, nesterov):
+    """:func:`sgd` with momentum, the step ``-learning_rate * gradient``
+    written out: ``(param - learning_rate * gradient) - param`` is the same
+    once PyTensor has simplified it, but that takes it 2 ms a parameter
+    (0.2 s for a ResNet-32) whenever a new training function is compiled."""
+    grads = get_or_compute_grads(loss_or_grads, params)
+    learning_rate = _hyperparameter(learning_rate)
+    steps = {param: -learning_rate * grad for param, grad in zip(params, grads)}
+    return _add_momentum(OrderedDict.fromkeys(params), params, momentum, nesterov, steps)
 
 
 def apply_momentum(updates: Mapping[SharedVariable, Variable], params: Sequence[SharedVariable] | None = None,
@@ -291,7 +302,7 @@ def momentum(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: S
     >>> w = pytensor.shared(np.float32(3.0))
     >>> updates = momentum(w ** 2, [w], learning_rate=0.1, momentum=0.9)
     """
-    return apply_momentum(sgd(loss_or_grads, params, learning_rate), momentum=momentum)
+    return _sgd_with_momentum(loss_or_grads, params, learning_rate, momentum, nesterov=False)
 
 
 def apply_nesterov_momentum(updates: Mapping[SharedVariable, Variable],
@@ -375,7 +386,7 @@ def nesterov_momentum(loss_or_grads: TensorVariable | Sequence[TensorVariable], 
     >>> w = pytensor.shared(np.float32(3.0))
     >>> updates = nesterov_momentum(w ** 2, [w], learning_rate=0.1, momentum=0.9)
     """
-    return apply_nesterov_momentum(sgd(loss_or_grads, params, learning_rate), momentum=momentum)
+    return _sgd_with_momentum(loss_or_grads, params, learning_rate, momentum, nesterov=True)
 
 
 def adagrad(loss_or_grads: TensorVariable | Sequence[TensorVariable], params: Sequence[SharedVariable],

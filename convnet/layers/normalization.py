@@ -16,6 +16,7 @@ import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 
 from .. import init
+from ..ops.batchnorm import batch_norm_train
 from ..typing import ParamSpec
 from .base import Incoming, Layer
 from .noise import _set_default_update
@@ -191,18 +192,26 @@ class BatchNormLayer(Layer):
         """
         use_averages = deterministic if batch_norm_use_averages is None else batch_norm_use_averages
         update_averages = not deterministic if batch_norm_update_averages is None else batch_norm_update_averages
-        batch_mean = input.mean(self.axes)
-        batch_inv_std = 1 / pt.sqrt(input.var(self.axes) + self.epsilon)
-        mean, inv_std = (self.mean, self.inv_std) if use_averages else (batch_mean, batch_inv_std)
-        if update_averages:
-            # The updates hang on copies of the shared averages (same storage)
-            # that only this output depends on, so only functions computing
-            # it update the averages; a prediction function does not.
-            running_mean = self._updated_copy(self.mean, batch_mean)
-            running_inv_std = self._updated_copy(self.inv_std, batch_inv_std)
-            mean = mean + 0 * running_mean
-            inv_std = inv_std + 0 * running_inv_std
+        if use_averages and not update_averages:
+            return self._normalized(input, self.mean, self.inv_std)
+        if not update_averages:
+            return self._batch_normalized(input)[0]
+        # The updates hang on copies of the shared averages (same storage)
+        # that only this output depends on, so only functions computing it
+        # update the averages; a prediction function does not.
+        running_mean, running_inv_std = self._shared_copy(self.mean), self._shared_copy(self.inv_std)
+        anchor = 0 * (running_mean + running_inv_std)
+        if use_averages:
+            _, batch_mean, batch_inv_std = self._batch_normalized(input)
+            output = self._normalized(input, self.mean, self.inv_std + anchor)
+        else:
+            output, batch_mean, batch_inv_std = self._batch_normalized(input, anchor)
+        _set_default_update(running_mean, (1 - self.alpha) * running_mean + self.alpha * batch_mean)
+        _set_default_update(running_inv_std, (1 - self.alpha) * running_inv_std + self.alpha * batch_inv_std)
+        return output
 
+    def _normalized(self, input, mean, inv_std):
+        """``input`` normalized with the given statistics (shaped like the parameters)."""
         def broadcast(param):
             return _broadcast_per_axis_param(param, self.axes, input.ndim)
 
@@ -210,9 +219,21 @@ class BatchNormLayer(Layer):
         normalized = (input - broadcast(mean)) * scale
         return normalized if self.beta is None else normalized + broadcast(self.beta)
 
-    def _updated_copy(self, average, batch_value):
-        """A copy of the shared ``average`` whose ``default_update`` moves it
-        towards ``batch_value`` by ``alpha``."""
+    def _batch_normalized(self, input, anchor=0):
+        """``(output, batch_mean, batch_inv_std)``, normalizing with the
+        mini-batch's statistics: two nodes (and two for the gradient), where
+        PyTensor's elementwise Ops and reductions made a hundred; ``anchor``
+        (zero) is added to ``gamma``."""
+        shape = _per_axis_param_shape(self.input_shape, self.axes, "batch-norm parameters")
+        gamma = pt.ones(shape) if self.gamma is None else self.gamma
+        beta = pt.zeros(shape) if self.beta is None else self.beta
+        try:
+            return batch_norm_train(input, gamma + anchor, beta, self.axes, self.epsilon)
+        except ValueError as error:
+            raise ValueError(f"{self}: {error}") from None
+
+    def _shared_copy(self, average):
+        """A copy of the shared ``average`` (its storage too), for a ``default_update``."""
         if not isinstance(average, SharedVariable):
             raise TypeError(
                 f"{self}: the running averages can only be updated if they are shared variables, "
@@ -222,9 +243,7 @@ class BatchNormLayer(Layer):
         # requires an update of exactly the variable's type, and the update
         # (shaped by the input's static shape) converts to it.
         static_type = average.type.clone(shape=average.get_value(borrow=True).shape)
-        copy = type(average)(static_type, value=None, strict=None, container=average.container, name=average.name)
-        _set_default_update(copy, (1 - self.alpha) * copy + self.alpha * batch_value)
-        return copy
+        return type(average)(static_type, value=None, strict=None, container=average.container, name=average.name)
 
 
 def batch_norm(layer: Layer, **kwargs) -> Layer:

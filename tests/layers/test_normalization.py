@@ -6,6 +6,7 @@ import pytensor.tensor as pt
 import pytest
 
 from convnet import nonlinearities
+from convnet.linker import compiler
 from convnet.layers import (
     BatchNormLayer,
     Conv2DLayer,
@@ -14,10 +15,12 @@ from convnet.layers import (
     InputLayer,
     LocalResponseNormalization2DLayer,
     NonlinearityLayer,
+    ReshapeLayer,
     batch_norm,
     get_all_params,
     get_output,
 )
+from convnet.ops.batchnorm import BatchNormTrain, BatchNormTrainGrad
 
 EPSILON = 1e-4
 
@@ -214,3 +217,56 @@ def test_training_function_with_dropout_and_batch_norm_on_backend(mode):
     np.testing.assert_allclose(l_bn.mean.get_value(), 0.75 * mean, rtol=1e-5)  # two updates from 0
     np.testing.assert_allclose(l_bn.inv_std.get_value(), 0.25 + 0.75 * inv_std, rtol=1e-5)
     assert not np.array_equal(l_bn.gamma.get_value(), np.ones(3))
+
+
+def elementwise_batch_norm(layer, x):
+    """BatchNormLayer's training output as it was built before its Ops, from
+    PyTensor's elementwise Ops and reductions."""
+    kept = iter(range(x.ndim - len(layer.axes)))
+    pattern = ["x" if a in layer.axes else next(kept) for a in range(x.ndim)]
+    mean = x.mean(layer.axes)
+    inv_std = 1 / pt.sqrt(x.var(layer.axes) + layer.epsilon)
+    scale = inv_std if layer.gamma is None else layer.gamma * inv_std
+    out = (x - mean.dimshuffle(pattern)) * scale.dimshuffle(pattern)
+    return out if layer.beta is None else out + layer.beta.dimshuffle(pattern)
+
+
+@pytest.mark.parametrize("mode", ["CONVNET_CPU", "FAST_COMPILE"])
+@pytest.mark.parametrize("shape, kwargs", [
+    ((6, 3, 4, 5), {}),
+    ((6, 3, 4, 5), {"axes": (0, 1), "gamma": None}),
+    ((7, 4), {"beta": None}),
+])
+def test_batch_norm_training_graph_matches_the_elementwise_formula(mode, shape, kwargs):
+    """The output and the gradients with respect to the input, gamma, beta
+    and the layer below's weights: two Ops per layer (one forward, one
+    backward), equal to the elementwise graph within float32 precision."""
+    l_in = InputLayer((None,) + shape[1:])
+    l_dense = DenseLayer(l_in, num_units=int(np.prod(shape[1:])), nonlinearity=None)
+    l_below = ReshapeLayer(NonlinearityLayer(l_dense, nonlinearity=nonlinearities.tanh), ([0],) + shape[1:])
+    l_bn = BatchNormLayer(l_below, **kwargs)
+    x, u = l_in.input_var, pt.tensor("u", shape=(None,) * len(shape))
+    params = get_all_params(l_bn, trainable=True)
+    outputs = []
+    for output in (get_output(l_bn, batch_norm_update_averages=False),
+                   elementwise_batch_norm(l_bn, get_output(l_below))):
+        outputs += [output, *pytensor.grad((output * u).sum(), [x, *params])]
+    function = pytensor.function([x, u], outputs, mode=mode)
+    rng = np.random.default_rng(7)
+    fed = (rng.standard_normal((shape[0],) + shape[1:]).astype(x.dtype) * 2 + 1,
+           rng.standard_normal(shape).astype(x.dtype))
+    results = function(*fed)
+    if mode == "CONVNET_CPU":  # the compiled kernels, not the NumPy code run meanwhile
+        compiler.wait()
+        results = function(*fed)
+    half = len(results) // 2
+    for ours, theirs in zip(results[:half], results[half:]):
+        np.testing.assert_allclose(ours, theirs, rtol=2e-4, atol=2e-4)
+    ops = [type(node.op) for node in function.maker.fgraph.apply_nodes]
+    assert ops.count(BatchNormTrain) == ops.count(BatchNormTrainGrad) == 1
+
+
+def test_batch_norm_layer_errors_name_the_layer():
+    l_bn = BatchNormLayer(InputLayer((None, 3, 4, 4)), name="bn1")
+    with pytest.raises(ValueError, match=r"BatchNormLayer 'bn1'.*gamma must have the shape of the kept axes"):
+        l_bn.get_output_for(pt.tensor("x", shape=(None, 5, 4, 4)))
