@@ -24,17 +24,19 @@ compiling the graph as a whole buys little.
   SciPy's BLAS directly (see :func:`_dot_thunk`), and 2-D convolutions the
   C kernel of :mod:`convnet.ops.conv.cpu_kernel`.
 
-A node whose code is in the disk cache loads it at its first call.  A node
-new to the machine meets the compiler in the background (:data:`compiler`:
-one thread that hands the work to a child process, see
-:mod:`convnet.compile_process`): until its code is ready it runs on NumPy
-(the Op's ``perform``, or the composite evaluated by NumPy), so a new
-network's first batches do not wait for Numba.  Rewritten graphs are cached
+At its first call a node asks for its code in the background
+(:data:`compiler`): a node whose code is in the disk cache loads it, a node
+new to the machine has it compiled, in a child process (see
+:mod:`convnet.compile_process`).  Until the code is ready the node runs on
+NumPy (the Op's ``perform``, or the composite evaluated by NumPy), so a new
+network's first batches do not wait for Numba, and a known network's first
+batch does not wait for Numba to load (0.5 s).  Rewritten graphs are cached
 on disk too (:mod:`convnet.graph_cache`).
 
 Which Ops run compiled is decided by :func:`cpu_thunk`, a single-dispatch
-function on the Op's type: an Op family registers itself next to its Numba
-implementation (see :mod:`convnet.ops.conv.numba_backend`).  An Op whose Numba
+function on the Op's type: an Op family registers its Ops where it defines
+them (see :mod:`convnet.ops.pool.ops`), and the Numba implementation is
+imported when the first node needs it.  An Op whose Numba
 implementation is missing, or cannot be cached, falls back to ``perform``.
 
 The mode is registered with PyTensor as ``"CONVNET_CPU"``, which
@@ -100,18 +102,51 @@ def compiled_node(op, node):
     return _TieredFunction(op, node)
 
 
-class _Compiler:
-    """One background thread that has nodes compiled, in the order first met.
+class _Worker:
+    """One daemon thread running the functions queued for it, in order."""
 
-    The thread hands each node to a child process (:attr:`child`, see
-    :mod:`convnet.compile_process`) and loads the result from the disk cache:
-    Numba holds the GIL for much of a compilation and compiles one function
-    at a time per process, so compiling here would slow the main thread's
-    NumPy work and block its own compilations.  Without the child
+    def __init__(self, name):
+        self.name = name
+        self.queue = queue.Queue()
+        self._thread = None
+        self._lock = threading.Lock()
+
+    def submit(self, future, function, args):
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                # A daemon thread: a process that ends while a node compiles
+                # does not wait for it (the node compiles again next time).
+                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+                self._thread.start()
+        self.queue.put((future, function, args))
+
+    def _work(self):
+        while True:
+            future, function, args = self.queue.get()
+            _run_into(future, function, args)
+            # Hold no node (and through it a graph and its parameters) while idle.
+            del future, function, args
+            self.queue.task_done()
+
+
+class _Compiler:
+    """Two background threads that get nodes their compiled code, in the
+    order the nodes are first met: one loads code from the disk cache, the
+    other has new code compiled.
+
+    Loading takes the first node 0.5 s (importing PyTensor's Numba backend
+    and setting up Numba) and each new signature 10-30 ms: meanwhile the
+    nodes run on NumPy, and a cached node never waits behind a compiling one.
+    The compiling thread hands each node to a child process (:attr:`child`,
+    see :mod:`convnet.compile_process`) and loads the result from the disk
+    cache: Numba holds the GIL for much of a compilation and compiles one
+    function at a time per process, so compiling here would slow the main
+    thread's NumPy work and block its own compilations.  Without the child
     (``CONVNET_COMPILE_PROCESS=0``, or when it cannot start) the thread
-    compiles in this process.  :meth:`wait` blocks until everything asked for
-    is compiled (benchmarks and tests use it); ``background = False``
-    (``CONVNET_BACKGROUND_COMPILE=0``) compiles on the calling thread instead.
+    compiles in this process.  :meth:`wait` blocks until everything asked
+    for is loaded or compiled (benchmarks and tests use it); ``background =
+    False`` (``CONVNET_BACKGROUND_COMPILE=0``) does it all on the calling
+    thread instead.
     """
 
     def __init__(self):
@@ -122,37 +157,24 @@ class _Compiler:
             from .compile_process import CompileProcess
 
             self.child = CompileProcess()
-        self._queue = queue.Queue()
-        self._thread = None
-        self._lock = threading.Lock()
+        self._loader, self._compiler = _Worker("convnet-loader"), _Worker("convnet-compiler")
 
-    def submit(self, function, *args, now=False):
-        """A Future of ``function(*args)``, run on the compiler's thread, or
-        at once on this one with ``now`` (or ``background = False``)."""
+    def submit(self, function, *args, now=False, load=False):
+        """A Future of ``function(*args)``, run on the loading thread
+        (``load``) or the compiling one, or at once on this one with ``now``
+        (or ``background = False``)."""
         future = Future()
         if now or not self.background:
             _run_into(future, function, args)
-            return future
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                # A daemon thread: a process that ends while a node compiles
-                # does not wait for it (the node compiles again next time).
-                self._thread = threading.Thread(target=self._work, name="convnet-compiler", daemon=True)
-                self._thread.start()
-        self._queue.put((future, function, args))
+        else:
+            (self._loader if load else self._compiler).submit(future, function, args)
         return future
 
-    def _work(self):
-        while True:
-            future, function, args = self._queue.get()
-            _run_into(future, function, args)
-            # Hold no node (and through it a graph and its parameters) while idle.
-            del future, function, args
-            self._queue.task_done()
-
     def wait(self):
-        """Block until every compilation asked for so far is done."""
-        self._queue.join()
+        """Block until every load and compilation asked for so far is done."""
+        # A load that misses the cache queues a compilation before it ends.
+        self._loader.queue.join()
+        self._compiler.queue.join()
 
 
 def _run_into(future, function, args):
@@ -168,13 +190,19 @@ compiler = _Compiler()
 class _TieredFunction:
     """``f(*inputs) -> outputs`` through the node's compiled code once it is
     ready, else None (the caller falls back); ``interim``, if given, computes
-    the outputs meanwhile instead of returning None."""
+    the outputs meanwhile instead of returning None.
 
-    __slots__ = ("op", "node", "interim", "future", "compiled", "synchronous")
+    At its first call on large enough inputs the node asks :data:`compiler`
+    for its code: loaded from the disk cache if this machine compiled it
+    before, else compiled (:attr:`source` says which).  ``synchronous`` nodes
+    wait for it; the others run their fallback until it is ready.
+    """
+
+    __slots__ = ("op", "node", "interim", "future", "compiled", "synchronous", "source")
 
     def __init__(self, op, node, interim=None):
         self.op, self.node, self.interim = op, node, interim
-        self.future = self.compiled = None
+        self.future = self.compiled = self.source = None
         self.synchronous = False
 
     @property
@@ -189,25 +217,20 @@ class _TieredFunction:
             if not self.synchronous and _small(inputs):
                 # Not worth loading, let alone compiling, until it meets larger inputs.
                 return self.interim(*inputs) if self.interim is not None else None
-            import numba
-
-            signature = tuple(numba.typeof(_standard(value)) for value in inputs)
-            # Code that an earlier graph or process compiled loads at once;
-            # only a signature new to the machine goes to the compiler.
-            loaded = None
-            if _compiled_before(self.node, signature):
-                loaded = _node_function(self.op, self.node, signature, compile=False)
-            if loaded is not None:
-                self.compiled = loaded
-                return loaded(*inputs)
-            build = _node_function if self.synchronous else _compile_and_load
-            # A detached copy: a queued node would keep its graph, and the
-            # parameters in it, alive until its turn comes.
-            self.future = compiler.submit(build, self.op, _detached(self.node), signature,
-                                          now=self.synchronous)
+            # Empty arrays of the inputs' dtypes and ranks, typed like them:
+            # the values stay here.
+            samples = tuple(np.empty((0,) * value.ndim, value.dtype) if isinstance(value, np.ndarray) else value
+                            for value in inputs)
+            self.future = compiler.submit(self._load_or_compile, samples, now=self.synchronous, load=True)
         if self.future.done():
             try:
-                self.compiled = self.future.result() or _no_compiled_code
+                result = self.future.result()
+                if isinstance(result, Future):  # new to the machine: compiling
+                    self.future = result
+                    if not result.done():
+                        return self.interim(*inputs) if self.interim is not None else None
+                    result = result.result()
+                self.compiled = result or _no_compiled_code
             except Exception as error:  # noqa: BLE001  (the fallback computes the same, slower)
                 warnings.warn(f"convnet's CPU linker could not compile {self.node} ({type(error).__name__}: "
                               f"{str(error).splitlines()[0] if str(error) else ''}); it runs the Op's NumPy "
@@ -217,6 +240,22 @@ class _TieredFunction:
                 self.compiled = self.interim
             return self.compiled(*inputs)
         return self.interim(*inputs) if self.interim is not None else None
+
+    def _load_or_compile(self, samples):
+        """The node's code from the disk cache, or else a Future of it from the compiler."""
+        import numba
+
+        signature = tuple(numba.typeof(_standard(value)) for value in samples)
+        if _compiled_before(self.node, signature):
+            loaded = _node_function(self.op, self.node, signature, compile=False)
+            if loaded is not None:
+                self.source = "cache"
+                return loaded
+        self.source = "compiler"
+        build = _node_function if self.synchronous else _compile_and_load
+        # A detached copy: a queued node would keep its graph, and the
+        # parameters in it, alive until its turn comes.
+        return compiler.submit(build, self.op, _detached(self.node), signature, now=self.synchronous)
 
 
 def _no_compiled_code(*inputs):
@@ -591,9 +630,6 @@ class CPULinker(VMLinker):
         vm, input_storage, output_storage, thunks, order = super().make_all(
             profiler=profiler, input_storage=input_storage, output_storage=output_storage,
             storage_map=storage_map)
-        # Loading PyTensor's Numba backend registers convnet's Numba Ops with cpu_thunk.
-        import pytensor.link.numba.dispatch  # noqa: F401
-
         # The VM runs this very list, so replacing an entry replaces the node's thunk.
         for index, node in enumerate(order):
             function = cpu_thunk(node.op, node)

@@ -15,7 +15,6 @@ disk by PyTensor under :func:`~convnet.ops.kernel_cache.kernel_cache_key`.
 import numpy as np
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_and_cache_key
 
-from ...linker import compiled_node, cpu_thunk
 from ..kernel_cache import kernel_cache_key
 from .ops import BatchNormTrain, BatchNormTrainGrad
 
@@ -158,8 +157,3 @@ def numba_funcify_BatchNormTrainGrad(op, node, **kwargs):
                 d_beta.astype(x.dtype).reshape(gamma.shape))
 
     return batch_norm_train_grad, kernel_cache_key(op, node, *_SOURCES)
-
-
-# convnet's CPU linker runs these nodes through the per-node functions above.
-for _op_type in (BatchNormTrain, BatchNormTrainGrad):
-    cpu_thunk.register(_op_type)(compiled_node)

@@ -35,6 +35,7 @@ from pytensor.graph.replace import graph_replace
 from pytensor.scalar import upcast
 
 from ...backends import JAX_DISPATCH, NUMBA_DISPATCH, import_when_imported
+from ...linker import compiled_node, cpu_thunk
 from ..compat import infer_shape_method
 from .geometry import BatchNormGeometry
 
@@ -278,6 +279,10 @@ def _gradient_formula(g, x, d_out, gamma, mean, inv_std):
     d_x = _broadcast(gamma * inv_std, g) * (d_out - _broadcast(d_beta / n, g) - x_hat * _broadcast(d_gamma / n, g))
     return d_x, d_gamma, d_beta
 
+
+# convnet's CPU linker runs these nodes through their per-node Numba functions.
+for _op_type in (BatchNormTrain, BatchNormTrainGrad):
+    cpu_thunk.register(_op_type)(compiled_node)
 
 # The backend implementations register themselves when PyTensor loads each backend.
 import_when_imported(NUMBA_DISPATCH, "convnet.ops.batchnorm.numba_backend")

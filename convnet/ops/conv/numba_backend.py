@@ -10,7 +10,8 @@ when the shapes are wrong).  Then:
   installed, which the per-node function calls at its address as an
   external function (the way Numba itself calls BLAS).  convnet's CPU linker
   does not compile even that much: it runs 2-D nodes through
-  :func:`cpu_node_thunk`, which calls the kernel from Python;
+  :func:`~convnet.ops.conv.cpu_backend.cpu_node_thunk`, which calls the
+  kernel from Python;
 * in 3-D (and in 1-D, lifted to 3-D with unit axes in front) a plain Numba
   kernel: vol2col of each volume into a buffer and one BLAS product (see
   "Volumes" below).
@@ -25,9 +26,9 @@ from pytensor.link.numba.dispatch.basic import (
     register_funcify_and_cache_key,
 )
 
-from ...linker import compiled_node, cpu_thunk
 from ..kernel_cache import kernel_cache_key
 from . import cpu_kernel, geometry
+from .cpu_backend import geometry_fields
 from .geometry import SHAPES_FIT, find_shape_problem, output_size, pad_size
 from .ops import Conv, ConvGradInputs, ConvGradWeights, nonpositive_sizes_message
 
@@ -38,11 +39,8 @@ for _function in (geometry.dilated_size, geometry.pad_size, geometry.output_size
 
 # The source files the compiled code comes from: their digest is part of
 # PyTensor's cache key of the per-node functions.
-_SOURCES = ("conv/geometry.py", "conv/ops.py", "conv/numba_backend.py", "conv/cpu_kernel.py",
-            "conv/_kernel.c", "conv/conv2d.h")
-# Which computation of the 2-D kernel each Op is.
-_KINDS = {Conv: cpu_kernel.FORWARD, ConvGradWeights: cpu_kernel.GRAD_WEIGHTS,
-          ConvGradInputs: cpu_kernel.GRAD_INPUTS}
+_SOURCES = ("conv/geometry.py", "conv/ops.py", "conv/numba_backend.py", "conv/cpu_backend.py",
+            "conv/cpu_kernel.py", "conv/_kernel.c", "conv/conv2d.h")
 # The problem array of the 2-D kernel, compiled.
 _problem = numba_njit(cpu_kernel.problem)
 
@@ -54,12 +52,6 @@ def _kernel_function(dtype):
     name = f"convnet_conv2d_{dtype}"
     llvmlite.binding.add_symbol(name, cpu_kernel.address(dtype))
     return types.ExternalFunction(name, types.intc(*[types.voidptr] * 4))
-
-
-def _geometry_fields(op):
-    """The geometry's fields that :func:`.cpu_kernel.problem` takes, and the Op's computation."""
-    g = op.geometry
-    return g.border_code, g.explicit_pads, g.subsample, g.filter_dilation, int(g.filter_flip), _KINDS[type(op)]
 
 
 # --- Volumes: the kernel for 3-D (and lifted 1-D) convolutions ---------------------------
@@ -248,7 +240,7 @@ _LIFT = {1: (_line_as_volume, _volume_as_line), 3: (_same_shape, _same_shape)}
 def _flat_2d_kernel(op, node):
     """The per-node function of a 2-D Op: checks, then the C kernel."""
     kernel, check = _kernel_function(node.outputs[0].dtype), _shape_checker(op)
-    code, pads, subsample, dilation, flip, kind = _geometry_fields(op)
+    code, pads, subsample, dilation, flip, kind = geometry_fields(op)
     unknown = (-1, -1, -1, -1)
     function_name = op.function_name
 
@@ -297,52 +289,6 @@ def _flat_2d_kernel(op, node):
         input_grad = np.empty(input_shape, filters.dtype)
         call(filters, output_grad, input_grad, input_shape, filters.shape)
         return input_grad
-
-    return conv2d_grad_wrt_inputs
-
-
-def cpu_node_thunk(op, node):
-    """The thunk of a 2-D node in convnet's CPU linker: the Op's checks, then
-    the C kernel, called from Python (nothing to compile); other nodes run
-    their per-node Numba function (:func:`~convnet.linker.compiled_node`)."""
-    if op.geometry.ndim != 2:
-        return compiled_node(op, node)
-    fields, dtype, g = _geometry_fields(op), node.outputs[0].dtype, op.geometry
-
-    def contiguous(array):
-        return np.ascontiguousarray(array, dtype)
-
-    if isinstance(op, Conv):
-        def conv2d(images, filters):
-            op.check_shapes(images.shape, filters.shape)
-            output = np.empty(images.shape[:1] + filters.shape[:1]
-                              + g.output_sizes(images.shape[2:], filters.shape[2:]), dtype)
-            cpu_kernel.run(contiguous(images), contiguous(filters), output,
-                           cpu_kernel.problem(images.shape, filters.shape, *fields))
-            return (output,)
-
-        return conv2d
-
-    if isinstance(op, ConvGradWeights):
-        def conv2d_grad_wrt_weights(images, output_grad, filter_hw):
-            op.check_positive(filter_hw, op.operand_names[1])
-            filter_shape = op.leading_sizes(images.shape, output_grad.shape) + tuple(int(s) for s in filter_hw)
-            op.check_shapes(images.shape, filter_shape, output_grad.shape)
-            filter_grad = np.empty(filter_shape, dtype)
-            cpu_kernel.run(contiguous(images), contiguous(output_grad), filter_grad,
-                           cpu_kernel.problem(images.shape, filter_shape, *fields))
-            return (filter_grad,)
-
-        return conv2d_grad_wrt_weights
-
-    def conv2d_grad_wrt_inputs(filters, output_grad, input_hw):
-        op.check_positive(input_hw, op.operand_names[0])
-        input_shape = op.leading_sizes(filters.shape, output_grad.shape) + tuple(int(s) for s in input_hw)
-        op.check_shapes(input_shape, filters.shape, output_grad.shape)
-        input_grad = np.empty(input_shape, dtype)
-        cpu_kernel.run(contiguous(filters), contiguous(output_grad), input_grad,
-                       cpu_kernel.problem(input_shape, filters.shape, *fields))
-        return (input_grad,)
 
     return conv2d_grad_wrt_inputs
 
@@ -423,7 +369,3 @@ def numba_funcify_conv(op, node, **kwargs):
     2-D, else the volume kernel; keyed by the Op, the dtype and the sources."""
     build = _flat_2d_kernel if op.geometry.ndim == 2 else _volume_kernel
     return build(op, node), kernel_cache_key(op, node, *_SOURCES)
-
-
-for _op_type in (Conv, ConvGradInputs, ConvGradWeights):
-    cpu_thunk.register(_op_type)(cpu_node_thunk)

@@ -36,6 +36,7 @@ from pytensor.tensor.exceptions import NotScalarConstantError
 from pytensor.tensor.type import integer_dtypes
 
 from ...backends import JAX_DISPATCH, NUMBA_DISPATCH, import_when_imported
+from ...linker import cpu_thunk
 from ..compat import infer_shape_method
 from .geometry import _INT_TYPES, ConvGeometry
 
@@ -640,6 +641,18 @@ def spatial_sizes_as_jax_tuple(fgraph, node):
 
 optdb.register("jax_conv_spatial_sizes_as_tuple", in2out(spatial_sizes_as_jax_tuple), "jax",
                position=100)
+
+
+
+@cpu_thunk.register(Conv)
+@cpu_thunk.register(ConvGradWeights)
+@cpu_thunk.register(ConvGradInputs)
+def _cpu_thunk(op, node):
+    """convnet's CPU linker runs these nodes through :mod:`.cpu_backend`."""
+    from .cpu_backend import cpu_node_thunk
+
+    return cpu_node_thunk(op, node)
+
 
 # The backend implementations register themselves when PyTensor loads each backend.
 import_when_imported(NUMBA_DISPATCH, "convnet.ops.conv.numba_backend")

@@ -39,7 +39,6 @@ from numba.extending import register_jitable
 from numba.np.unsafe.ndarray import to_fixed_tuple
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_and_cache_key
 
-from ...linker import compiled_node, cpu_thunk
 from ..kernel_cache import kernel_cache_key
 from .geometry import MAX_POOLED_AXES, axis_window_counts, output_length, padded_extent, window_fits
 from .ops import AveragePoolGrad, MaxPoolGrad, MaxPoolGradGrad, Pool
@@ -329,8 +328,3 @@ def numba_funcify_AveragePoolGrad(op, node, **kwargs):
         return grad.reshape(x.shape)
 
     return average_pool_grad, kernel_cache_key(op, node, *_SOURCES)
-
-
-# convnet's CPU linker runs these nodes through the per-node functions above.
-for _op_type in (Pool, MaxPoolGrad, MaxPoolGradGrad, AveragePoolGrad):
-    cpu_thunk.register(_op_type)(compiled_node)

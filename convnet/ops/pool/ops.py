@@ -40,6 +40,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
 from ...backends import JAX_DISPATCH, NUMBA_DISPATCH, import_when_imported
+from ...linker import compiled_node, cpu_thunk
 from ..compat import infer_shape_method
 from .geometry import POOL_MODES, SUM_MODES, PoolGeometry
 
@@ -449,6 +450,10 @@ class AveragePoolGrad(_PoolOp):
         # Linear in pooled_grad, so the adjoint is the forward pooling.
         return [pt.zeros_like(x), Pool.from_geometry(self.geometry)(grad_input_grad)]
 
+
+# convnet's CPU linker runs these nodes through their per-node Numba functions.
+for _op_type in (Pool, MaxPoolGrad, MaxPoolGradGrad, AveragePoolGrad):
+    cpu_thunk.register(_op_type)(compiled_node)
 
 # The backend implementations register themselves when PyTensor loads each backend.
 import_when_imported(NUMBA_DISPATCH, "convnet.ops.pool.numba_backend")
