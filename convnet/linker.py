@@ -221,10 +221,15 @@ class _TieredFunction:
             # the values stay here.
             samples = tuple(np.empty((0,) * value.ndim, value.dtype) if isinstance(value, np.ndarray) else value
                             for value in inputs)
-            self.future = compiler.submit(self._load_or_compile, samples, now=self.synchronous, load=True)
+            # A detached copy of the node: a queued one would keep its graph,
+            # and the parameters in it, alive until its turn comes.
+            self.future = compiler.submit(_load_or_compile, self.op, _detached(self.node), samples,
+                                          self.synchronous, now=self.synchronous, load=True)
         if self.future.done():
             try:
                 result = self.future.result()
+                if isinstance(result, tuple):  # the loader's answer
+                    self.source, result = result
                 if isinstance(result, Future):  # new to the machine: compiling
                     self.future = result
                     if not result.done():
@@ -241,21 +246,19 @@ class _TieredFunction:
             return self.compiled(*inputs)
         return self.interim(*inputs) if self.interim is not None else None
 
-    def _load_or_compile(self, samples):
-        """The node's code from the disk cache, or else a Future of it from the compiler."""
-        import numba
 
-        signature = tuple(numba.typeof(_standard(value)) for value in samples)
-        if _compiled_before(self.node, signature):
-            loaded = _node_function(self.op, self.node, signature, compile=False)
-            if loaded is not None:
-                self.source = "cache"
-                return loaded
-        self.source = "compiler"
-        build = _node_function if self.synchronous else _compile_and_load
-        # A detached copy: a queued node would keep its graph, and the
-        # parameters in it, alive until its turn comes.
-        return compiler.submit(build, self.op, _detached(self.node), signature, now=self.synchronous)
+def _load_or_compile(op, node, samples, synchronous):
+    """``("cache", code)``: ``node``'s code for inputs typed like ``samples``,
+    loaded from the disk cache; else ``("compiler", Future of the code)``."""
+    import numba
+
+    signature = tuple(numba.typeof(_standard(value)) for value in samples)
+    if _compiled_before(node, signature):
+        loaded = _node_function(op, node, signature, compile=False)
+        if loaded is not None:
+            return "cache", loaded
+    build = _node_function if synchronous else _compile_and_load
+    return "compiler", compiler.submit(build, op, node, signature, now=synchronous)
 
 
 def _no_compiled_code(*inputs):

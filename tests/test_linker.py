@@ -170,9 +170,9 @@ CHILD = textwrap.dedent("""
     tiered = [t.function for t in train.vm.thunks
               if isinstance(t, _CompiledThunk) and isinstance(t.function, _TieredFunction)]
     convnet.linker.compiler.wait()  # the nodes load or compile while the first batches run
+    train(*batch)
     # Nodes met by the compiler, not loaded from the cache.
     compiled = sum(f.source == "compiler" for f in tiered)
-    train(*batch)
     dispatchers = {id(t.function.dispatcher): t.function.dispatcher for t in train.vm.thunks
                    if isinstance(t, _CompiledThunk) and getattr(t.function, "dispatcher", None) is not None}
     stats = [d.stats for d in dispatchers.values()]

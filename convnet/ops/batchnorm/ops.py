@@ -7,8 +7,7 @@ with them). Written with PyTensor's elementwise Ops and reductions, this is
 about 50 nodes and their gradient another 50: in a ResNet-32 with 33 batch
 normalizations they were three quarters of a training function's 4,800
 nodes, and PyTensor's rewriting of a graph costs about 2 ms a node. Here it
-is two nodes, :class:`BatchNormTrain` and :class:`BatchNormTrainGrad`, and
-one pass less over the input than the fused elementwise form.
+is two nodes, :class:`BatchNormTrain` and :class:`BatchNormTrainGrad`.
 
 The statistics are accumulated in float64 whatever the input's dtype; the
 variance is the mean squared deviation from the mean (two passes, no

@@ -1,10 +1,10 @@
 """The convolution Ops in convnet's CPU linker.
 
-A 2-D node runs the C kernel of :mod:`.cpu_kernel` from Python (nothing to
-compile, nor any Numba to load); other nodes run their per-node Numba
-function (:func:`~convnet.linker.compiled_node`, from
-:mod:`.numba_backend`).  Registered with :func:`~convnet.linker.cpu_thunk`
-by :mod:`.ops`.
+A 2-D node runs the C kernel of :mod:`~convnet.ops.conv.cpu_kernel` from
+Python (nothing to compile, nor any Numba to load); other nodes run their
+per-node Numba function (:func:`~convnet.linker.compiled_node`, from
+:mod:`~convnet.ops.conv.numba_backend`).  Registered with
+:func:`~convnet.linker.cpu_thunk` by :mod:`~convnet.ops.conv.ops`.
 """
 import numpy as np
 
