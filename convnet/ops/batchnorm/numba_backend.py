@@ -29,19 +29,20 @@ class _Constants:
         g = op.geometry
         self.permutation = g.permutation
         self.inverse = tuple(int(a) for a in np.argsort(g.permutation))
+        self.transposed = g.permutation != tuple(range(g.ndim))
         # Where the kept axes are in the permuted input.
         self.first = g.permutation.index(g.kept[0]) if g.kept else g.ndim
         self.last = self.first + len(g.kept)
 
 
-def _three_axes(k):
-    first, last, permutation = k.first, k.last, k.permutation
+def _layout(k):
+    """``to_three(x)``: ``x`` as a C-ordered ``(outer, kept, inner)`` array
+    (a transposed copy where the geometry needs one), and ``from_three(y,
+    x)``: such an array back in ``x``'s shape and axis order."""
+    first, last, permutation, inverse = k.first, k.last, k.permutation, k.inverse
 
     @numba_njit
-    def three_axes(x):
-        """``x`` permuted, C-ordered (a copy only if that moves data), and as ``(outer, kept, inner)``."""
-        permuted = np.ascontiguousarray(x.transpose(permutation))
-        shape = permuted.shape
+    def sizes(shape):
         outer, kept, inner = 1, 1, 1
         for a in range(len(shape)):
             if a < first:
@@ -50,110 +51,142 @@ def _three_axes(k):
                 kept *= shape[a]
             else:
                 inner *= shape[a]
-        return permuted.reshape((outer, kept, inner))
+        return outer, kept, inner
 
-    return three_axes
+    if not k.transposed:
+        @numba_njit
+        def to_three(x):
+            return np.ascontiguousarray(x).reshape(sizes(x.shape))
 
+        @numba_njit
+        def from_three(y, x):
+            return y.reshape(x.shape)
 
-def _as_input(k):
-    inverse = k.inverse
+        return to_three, from_three
 
     @numba_njit
-    def as_input(values, permuted_shape):
-        """An ``(outer, kept, inner)`` result back in the input's axis order."""
-        return np.ascontiguousarray(values.reshape(permuted_shape).transpose(inverse))
+    def to_three(x):
+        permuted = np.ascontiguousarray(x.transpose(permutation))
+        return permuted.reshape(sizes(permuted.shape))
 
-    return as_input
+    @numba_njit
+    def from_three(y, x):
+        return np.ascontiguousarray(y.reshape(x.transpose(permutation).shape).transpose(inverse))
+
+    return to_three, from_three
+
+
+# The kernels proper, on (outer, kept, inner) arrays: scalar loops only
+# (array expressions would each compile a loop of their own, seconds more).
+
+
+@numba_njit
+def _statistics(v, epsilon):
+    """float64 ``(mean, inv_std)`` of each kept position."""
+    outer, kept, inner = v.shape
+    n = outer * inner
+    mean, inv_std = np.zeros(kept), np.zeros(kept)
+    for o in range(outer):
+        for c in range(kept):
+            total = 0.0
+            for i in range(inner):
+                total += v[o, c, i]
+            mean[c] += total
+    for c in range(kept):
+        mean[c] /= n
+    for o in range(outer):
+        for c in range(kept):
+            m, total = mean[c], 0.0
+            for i in range(inner):
+                deviation = v[o, c, i] - m
+                total += deviation * deviation
+            inv_std[c] += total
+    for c in range(kept):
+        inv_std[c] = 1.0 / np.sqrt(inv_std[c] / n + epsilon)
+    return mean, inv_std
+
+
+@numba_njit
+def _normalize(v, mean, inv_std, gamma, beta):
+    """``(v - mean) * (gamma * inv_std) + beta``, in ``v``'s dtype as the
+    NumPy reference computes it; and the statistics in that dtype."""
+    outer, kept, inner = v.shape
+    mean_v, inv_std_v, scale = np.empty(kept, v.dtype), np.empty(kept, v.dtype), np.empty(kept, v.dtype)
+    for c in range(kept):
+        mean_v[c], inv_std_v[c], scale[c] = mean[c], inv_std[c], gamma[c] * inv_std[c]
+    out = np.empty_like(v)
+    for o in range(outer):
+        for c in range(kept):
+            m, s, b = mean_v[c], scale[c], beta[c]
+            for i in range(inner):
+                out[o, c, i] = (v[o, c, i] - m) * s + b
+    return out, mean_v, inv_std_v
+
+
+@numba_njit
+def _gradient(v, d, gamma, mean, inv_std):
+    """``(d_x, d_gamma, d_beta)`` (see :class:`~convnet.ops.batchnorm.ops.BatchNormTrainGrad`)."""
+    outer, kept, inner = v.shape
+    n = outer * inner
+    d_beta, d_gamma = np.zeros(kept), np.zeros(kept)  # d_gamma: sum(d_out * (x - mean)) first
+    for o in range(outer):
+        for c in range(kept):
+            m, total, weighted = mean[c], 0.0, 0.0
+            for i in range(inner):
+                g = d[o, c, i]
+                total += g
+                weighted += g * (v[o, c, i] - m)
+            d_beta[c] += total
+            d_gamma[c] += weighted
+    # d_x = gamma * inv_std * (d_out - d_beta / n - (x - mean) * inv_std * d_gamma / n)
+    scale, offset, slope = np.empty(kept, v.dtype), np.empty(kept, v.dtype), np.empty(kept, v.dtype)
+    d_gamma_v, d_beta_v = np.empty(kept, v.dtype), np.empty(kept, v.dtype)
+    for c in range(kept):
+        d_gamma[c] *= inv_std[c]
+        scale[c], offset[c], slope[c] = gamma[c] * inv_std[c], d_beta[c] / n, inv_std[c] * d_gamma[c] / n
+        d_gamma_v[c], d_beta_v[c] = d_gamma[c], d_beta[c]
+    d_x = np.empty_like(v)
+    for o in range(outer):
+        for c in range(kept):
+            m, s, b, a = mean[c], scale[c], offset[c], slope[c]
+            for i in range(inner):
+                d_x[o, c, i] = s * (d[o, c, i] - b - (v[o, c, i] - m) * a)
+    return d_x, d_gamma_v, d_beta_v
 
 
 @register_funcify_and_cache_key(BatchNormTrain)
 def numba_funcify_BatchNormTrain(op, node, **kwargs):
-    k = _Constants(op)
-    three_axes, as_input = _three_axes(k), _as_input(k)
-    epsilon, permutation = op.epsilon, k.permutation
+    to_three, from_three = _layout(_Constants(op))
+    epsilon = op.epsilon
 
     @numba_njit
     def batch_norm_train(x, gamma, beta):
-        v = three_axes(x)
-        outer, kept, inner = v.shape
-        if gamma.size != kept or beta.size != kept:
+        v = to_three(x)
+        if gamma.size != v.shape[1] or beta.size != v.shape[1]:
             raise ValueError("BatchNormTrain: gamma and beta must have one entry per position on the kept axes")
-        n = outer * inner
-        sums = np.zeros(kept, np.float64)
-        for o in range(outer):
-            for c in range(kept):
-                total = 0.0
-                for i in range(inner):
-                    total += v[o, c, i]
-                sums[c] += total
-        mean = sums / n
-        squares = np.zeros(kept, np.float64)
-        for o in range(outer):
-            for c in range(kept):
-                m, total = mean[c], 0.0
-                for i in range(inner):
-                    deviation = v[o, c, i] - m
-                    total += deviation * deviation
-                squares[c] += total
-        inv_std = 1.0 / np.sqrt(squares / n + epsilon)
-        # The output in the input's dtype, as the NumPy reference computes it.
-        mean_x = mean.astype(x.dtype)
-        scale = (np.ascontiguousarray(gamma).ravel() * inv_std).astype(x.dtype)
-        shift = np.ascontiguousarray(beta).ravel()
-        out = np.empty_like(v)
-        for o in range(outer):
-            for c in range(kept):
-                m, s, b = mean_x[c], scale[c], shift[c]
-                for i in range(inner):
-                    out[o, c, i] = (v[o, c, i] - m) * s + b
-        permuted_shape = x.transpose(permutation).shape
-        return (as_input(out, permuted_shape), mean_x.reshape(gamma.shape),
-                inv_std.astype(x.dtype).reshape(gamma.shape))
+        mean, inv_std = _statistics(v, epsilon)
+        out, mean_v, inv_std_v = _normalize(v, mean, inv_std, np.ascontiguousarray(gamma).ravel(),
+                                            np.ascontiguousarray(beta).ravel())
+        return from_three(out, x), mean_v.reshape(gamma.shape), inv_std_v.reshape(gamma.shape)
 
     return batch_norm_train, kernel_cache_key(op, node, *_SOURCES)
 
 
 @register_funcify_and_cache_key(BatchNormTrainGrad)
 def numba_funcify_BatchNormTrainGrad(op, node, **kwargs):
-    k = _Constants(op)
-    three_axes, as_input = _three_axes(k), _as_input(k)
-    permutation = k.permutation
+    to_three, from_three = _layout(_Constants(op))
 
     @numba_njit
     def batch_norm_train_grad(x, d_out, gamma, mean, inv_std):
         if d_out.shape != x.shape:
             raise ValueError("BatchNormTrainGrad: d_out must have the input's shape")
-        v, d = three_axes(x), three_axes(d_out)
-        outer, kept, inner = v.shape
+        v, d = to_three(x), to_three(d_out)
+        kept = v.shape[1]
         if gamma.size != kept or mean.size != kept or inv_std.size != kept:
             raise ValueError("BatchNormTrainGrad: gamma, mean and inv_std must have one entry per position on "
                              "the kept axes")
-        n = outer * inner
-        mean_x, inv_std_x = np.ascontiguousarray(mean).ravel(), np.ascontiguousarray(inv_std).ravel()
-        d_beta = np.zeros(kept, np.float64)
-        d_gamma = np.zeros(kept, np.float64)  # sum(d_out * (x - mean)), times inv_std below
-        for o in range(outer):
-            for c in range(kept):
-                m, total, weighted = mean_x[c], 0.0, 0.0
-                for i in range(inner):
-                    g = d[o, c, i]
-                    total += g
-                    weighted += g * (v[o, c, i] - m)
-                d_beta[c] += total
-                d_gamma[c] += weighted
-        d_gamma *= inv_std_x
-        # d_x = gamma * inv_std * (d_out - d_beta / n - (x - mean) * inv_std * d_gamma / n)
-        scale = (np.ascontiguousarray(gamma).ravel() * inv_std_x).astype(x.dtype)
-        offset = (d_beta / n).astype(x.dtype)
-        slope = (inv_std_x * d_gamma / n).astype(x.dtype)
-        d_x = np.empty_like(v)
-        for o in range(outer):
-            for c in range(kept):
-                m, s, b, a = mean_x[c], scale[c], offset[c], slope[c]
-                for i in range(inner):
-                    d_x[o, c, i] = s * (d[o, c, i] - b - (v[o, c, i] - m) * a)
-        permuted_shape = x.transpose(permutation).shape
-        return (as_input(d_x, permuted_shape), d_gamma.astype(x.dtype).reshape(gamma.shape),
-                d_beta.astype(x.dtype).reshape(gamma.shape))
+        d_x, d_gamma, d_beta = _gradient(v, d, np.ascontiguousarray(gamma).ravel(), np.ascontiguousarray(mean).ravel(),
+                                         np.ascontiguousarray(inv_std).ravel())
+        return from_three(d_x, x), d_gamma.reshape(gamma.shape), d_beta.reshape(gamma.shape)
 
     return batch_norm_train_grad, kernel_cache_key(op, node, *_SOURCES)
