@@ -198,16 +198,14 @@ class BatchNormLayer(Layer):
             return self._batch_normalized(input)[0]
         # The updates hang on copies of the shared averages (same storage)
         # that only this output depends on, so only functions computing it
-        # update the averages; a prediction function does not.
+        # update the averages; a prediction function does not.  The Op takes
+        # the copies and returns their new values: no nodes of their own.
         running_mean, running_inv_std = self._shared_copy(self.mean), self._shared_copy(self.inv_std)
-        anchor = 0 * (running_mean + running_inv_std)
+        output, _, _, new_mean, new_inv_std = self._batch_normalized(input, running_mean, running_inv_std)
         if use_averages:
-            _, batch_mean, batch_inv_std = self._batch_normalized(input)
-            output = self._normalized(input, self.mean, self.inv_std + anchor)
-        else:
-            output, batch_mean, batch_inv_std = self._batch_normalized(input, anchor)
-        _set_default_update(running_mean, (1 - self.alpha) * running_mean + self.alpha * batch_mean)
-        _set_default_update(running_inv_std, (1 - self.alpha) * running_inv_std + self.alpha * batch_inv_std)
+            output = self._normalized(input, self.mean, self.inv_std + 0 * (running_mean + running_inv_std))
+        _set_default_update(running_mean, new_mean.astype(running_mean.dtype))
+        _set_default_update(running_inv_std, new_inv_std.astype(running_inv_std.dtype))
         return output
 
     def _normalized(self, input, mean, inv_std):
@@ -219,16 +217,15 @@ class BatchNormLayer(Layer):
         normalized = (input - broadcast(mean)) * scale
         return normalized if self.beta is None else normalized + broadcast(self.beta)
 
-    def _batch_normalized(self, input, anchor=0):
-        """``(output, batch_mean, batch_inv_std)``, normalizing with the
+    def _batch_normalized(self, input, *running):
+        """``batch_norm_train``'s outputs for ``input`` normalized with the
         mini-batch's statistics: two nodes (and two for the gradient), where
-        PyTensor's elementwise Ops and reductions made a hundred; ``anchor``
-        (zero) is added to ``gamma``."""
+        PyTensor's elementwise Ops and reductions made a hundred."""
         shape = _per_axis_param_shape(self.input_shape, self.axes, "batch-norm parameters")
         gamma = pt.ones(shape) if self.gamma is None else self.gamma
         beta = pt.zeros(shape) if self.beta is None else self.beta
         try:
-            return batch_norm_train(input, gamma + anchor, beta, self.axes, self.epsilon)
+            return batch_norm_train(input, gamma, beta, self.axes, self.epsilon, *running, alpha=self.alpha)
         except ValueError as error:
             raise ValueError(f"{self}: {error}") from None
 

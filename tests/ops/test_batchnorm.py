@@ -149,6 +149,28 @@ def test_second_derivatives_match_the_formula(shape, axes):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
+def test_running_averages_and_their_gradients():
+    """The new running averages, and gradients through them (to the old
+    averages and, through the statistics, to x), by finite differences."""
+    rng = np.random.default_rng(8)
+    shape, axes = GEOMETRIES[0]
+    x, gamma, beta = values(shape, axes, rng)
+    old_mean, old_inv_std = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    *stats, new_mean, new_inv_std = pytensor.function(
+        [], batch_norm_train(x, gamma, beta, axes, EPSILON, old_mean, old_inv_std, alpha=0.3), mode="FAST_COMPILE")()
+    _, mean, inv_std = reference_batch_norm(x, gamma, beta, axes, EPSILON)
+    np.testing.assert_allclose(new_mean, 0.7 * old_mean + 0.3 * mean)
+    np.testing.assert_allclose(new_inv_std, 0.7 * old_inv_std + 0.3 * inv_std)
+    weights = [rng.standard_normal(shape), rng.standard_normal(3), rng.standard_normal(3)]
+
+    def cost(x, running_mean, running_inv_std):
+        out, _, _, new_mean, new_inv_std = batch_norm_train(x, gamma, beta, axes, EPSILON, running_mean,
+                                                            running_inv_std, alpha=0.3)
+        return (out * weights[0]).sum() + (new_mean * weights[1]).sum() + (new_inv_std * weights[2]).sum()
+
+    verify_grad(cost, [x, old_mean, old_inv_std], rng=rng, mode="FAST_COMPILE")
+
+
 def test_gradient_op_by_finite_differences():
     rng = np.random.default_rng(3)
     op = BatchNormTrainGrad(BatchNormGeometry((0, 2), 3))
@@ -179,37 +201,51 @@ def test_gradient_op_matches_its_formula():
 # --- Every backend against the reference ---------------------------------------------
 
 
-BACKEND_GEOMETRIES = [GEOMETRIES[0], GEOMETRIES[2]]
-"""Per channel of images, and kept axes apart (a transposed copy): each
-geometry is a kernel of its own, compiled for seconds on every backend."""
+BACKEND_GEOMETRIES = [(*GEOMETRIES[0], True), (*GEOMETRIES[2], False)]
+"""Per channel of images with running averages (as BatchNormLayer trains),
+and kept axes apart (a transposed copy) without: each is a kernel of its
+own, compiled for seconds on every backend."""
+
+ALPHA = 0.1
 
 
 def test_backends_agree_with_reference(backend_mode):
     """One function per backend: each geometry's outputs and the gradients
     of ``sum(out * u) + sum(mean * a) + sum(inv_std * b)`` with respect to x,
     gamma and beta, in float32, against the float64 reference (the
-    gradients: PyTensor's of the formula, in float64)."""
+    gradients: PyTensor's of the formula, in float64); and the new running
+    averages."""
     rng = np.random.default_rng(5)
     fed, outputs, references = {}, [], []
-    for shape, axes in BACKEND_GEOMETRIES:
+    for shape, axes, with_averages in BACKEND_GEOMETRIES:
         x, gamma, beta = symbols(shape, axes, "float32")
         u = pt.tensor(dtype="float32", shape=(None,) * len(shape))
-        a, b = (pt.tensor(dtype="float32", shape=(None,) * gamma.ndim) for _ in range(2))
+        a, b, running_mean, running_inv_std = (pt.tensor(dtype="float32", shape=(None,) * gamma.ndim)
+                                               for _ in range(4))
         stats_shape = BatchNormGeometry(axes, len(shape)).stats_shape(shape)
         given = dict(zip([x, gamma, beta], values(shape, axes, rng, "float32")))
         given.update({u: rng.standard_normal(shape).astype("float32"),
                       a: rng.standard_normal(stats_shape).astype("float32"),
                       b: rng.standard_normal(stats_shape).astype("float32")})
+        running = ()
+        if with_averages:
+            given.update({running_mean: rng.standard_normal(stats_shape).astype("float32"),
+                          running_inv_std: rng.uniform(0.5, 2, stats_shape).astype("float32")})
+            running = (running_mean, running_inv_std)
         fed.update(given)
-        out, mean, inv_std = batch_norm_train(x, gamma, beta, axes, EPSILON)
+        out, mean, inv_std, *new_averages = batch_norm_train(x, gamma, beta, axes, EPSILON, *running, alpha=ALPHA)
         outputs += [out, mean, inv_std,
-                    *pytensor.grad((out * u).sum() + (mean * a).sum() + (inv_std * b).sum(), [x, gamma, beta])]
-        references += reference_batch_norm(given[x], given[gamma], given[beta], axes, EPSILON)
-        wide = {v: pt.tensor(dtype="float64", shape=v.type.shape) for v in given}
+                    *pytensor.grad((out * u).sum() + (mean * a).sum() + (inv_std * b).sum(), [x, gamma, beta]),
+                    *new_averages]
+        expected = reference_batch_norm(given[x], given[gamma], given[beta], axes, EPSILON)
+        references += expected
+        wide = {v: pt.tensor(dtype="float64", shape=v.type.shape) for v in (x, gamma, beta, u, a, b)}
         f_out, f_mean, f_inv_std = formula_batch_norm(wide[x], wide[gamma], wide[beta], axes, EPSILON)
         cost = (f_out * wide[u]).sum() + (f_mean * wide[a]).sum() + (f_inv_std * wide[b]).sum()
         references += pytensor.function(list(wide.values()), pytensor.grad(cost, [wide[x], wide[gamma], wide[beta]]),
-                                        mode="FAST_COMPILE")(*(value.astype("float64") for value in given.values()))
+                                        mode="FAST_COMPILE")(*(given[v].astype("float64") for v in wide))
+        references += [(1 - ALPHA) * given[average] + ALPHA * statistic
+                       for average, statistic in zip(running, expected[1:])]
     function = pytensor.function(list(fed), outputs, mode=backend_mode)
     results = function(*fed.values())
     if backend_mode == "CONVNET_CPU":  # the compiled kernels, not the NumPy code run meanwhile
@@ -219,10 +255,10 @@ def test_backends_agree_with_reference(backend_mode):
                   if isinstance(getattr(thunk, "function", None), _TieredFunction)
                   and isinstance(thunk.function.op, (BatchNormTrain, BatchNormTrainGrad))]
         assert len(tiered) == 2 * len(BACKEND_GEOMETRIES) and all(t.dispatcher is not None for t in tiered)
+    assert len(results) == len(references) == 6 * len(BACKEND_GEOMETRIES) + 2
     for index, (result, reference) in enumerate(zip(results, references)):
         assert np.asarray(result).dtype == np.float32
-        np.testing.assert_allclose(np.asarray(result), reference, rtol=1e-4, atol=1e-4,
-                                   err_msg=f"output {index % 6} of {BACKEND_GEOMETRIES[index // 6]}")
+        np.testing.assert_allclose(np.asarray(result), reference, rtol=1e-4, atol=1e-4, err_msg=f"output {index}")
 
 
 def test_backends_reject_statistics_of_the_wrong_size(backend_mode):
@@ -300,6 +336,14 @@ def test_ops_refuse_what_they_cannot_compute():
         BatchNormTrain(g, epsilon=-1)
     with pytest.raises(TypeError, match="BatchNormGeometry"):
         BatchNormTrainGrad((0,))
+    with pytest.raises(ValueError, match="alpha"):
+        BatchNormTrain(g, alpha=1.5)
+    with pytest.raises(TypeError, match="takes 5 inputs"):
+        BatchNormTrain(g, alpha=0.1)(pt.matrix(), pt.vector(), pt.vector())
+    with pytest.raises(ValueError, match="both running_mean and running_inv_std"):
+        batch_norm_train(pt.matrix(), pt.vector(), pt.vector(), 0, running_mean=pt.vector())
+    with pytest.raises(ValueError, match=r"running_inv_std must have the shape of the kept axes"):
+        batch_norm_train(pt.tensor("x", shape=(None, 3)), np.ones(3), np.zeros(3), 0, 1e-4, np.zeros(3), np.ones(4))
 
 
 def test_numba_functions_are_cacheable_under_the_kernel_cache_key():

@@ -23,19 +23,21 @@ def _accumulator():
 
 @jax_funcify.register(BatchNormTrain)
 def jax_funcify_BatchNormTrain(op, node=None, **kwargs):
-    g, epsilon = op.geometry, op.epsilon
+    g, epsilon, alpha = op.geometry, op.epsilon, op.alpha
 
-    def batch_norm_train(x, gamma, beta):
-        for name, value in (("gamma", gamma), ("beta", beta)):  # static sizes when JAX traces
-            g.check_stats_shape(name, x.shape, value.shape)
+    def batch_norm_train(x, gamma, beta, *running):
+        for name, value in zip(("gamma", "beta", "running_mean", "running_inv_std"), (gamma, beta, *running)):
+            g.check_stats_shape(name, x.shape, value.shape)  # static sizes when JAX traces
         acc = _accumulator()
         mean = jnp.mean(x, axis=g.axes, dtype=acc, keepdims=True)
         centered = x - mean.astype(x.dtype)
         var = jnp.mean(jnp.square(centered.astype(acc)), axis=g.axes, keepdims=True)
         inv_std = 1.0 / jnp.sqrt(var + epsilon)
         out = centered * (_broadcast(g, gamma) * inv_std).astype(x.dtype) + _broadcast(g, beta)
-        stats_shape = gamma.shape
-        return out, mean.reshape(stats_shape).astype(x.dtype), inv_std.reshape(stats_shape).astype(x.dtype)
+        stats = [mean.reshape(gamma.shape), inv_std.reshape(gamma.shape)]
+        new_averages = [((1 - alpha) * average + alpha * value).astype(x.dtype)
+                        for average, value in zip(running, stats)]
+        return (out, *(value.astype(x.dtype) for value in stats), *new_averages)
 
     return batch_norm_train
 
@@ -46,7 +48,7 @@ def jax_funcify_BatchNormTrainGrad(op, node=None, **kwargs):
 
     def batch_norm_train_grad(x, d_out, gamma, mean, inv_std):
         for name, value in (("gamma", gamma), ("mean", mean), ("inv_std", inv_std)):
-            g.check_stats_shape(name, x.shape, value.shape)
+            g.check_stats_shape(name, x.shape, value.shape)  # static sizes when JAX traces
         acc = _accumulator()
         inv_std_b = _broadcast(g, inv_std)
         x_hat = (x - _broadcast(g, mean)) * inv_std_b

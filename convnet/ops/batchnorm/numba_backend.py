@@ -160,16 +160,40 @@ def numba_funcify_BatchNormTrain(op, node, **kwargs):
     epsilon = op.epsilon
 
     @numba_njit
-    def batch_norm_train(x, gamma, beta):
+    def normalize(x, gamma, beta):
         v = to_three(x)
         if gamma.size != v.shape[1] or beta.size != v.shape[1]:
             raise ValueError("BatchNormTrain: gamma and beta must have one entry per position on the kept axes")
         mean, inv_std = _statistics(v, epsilon)
         out, mean_v, inv_std_v = _normalize(v, mean, inv_std, np.ascontiguousarray(gamma).ravel(),
                                             np.ascontiguousarray(beta).ravel())
-        return from_three(out, x), mean_v.reshape(gamma.shape), inv_std_v.reshape(gamma.shape)
+        return from_three(out, x), mean, inv_std, mean_v.reshape(gamma.shape), inv_std_v.reshape(gamma.shape)
 
-    return batch_norm_train, kernel_cache_key(op, node, *_SOURCES)
+    if not op.updates_averages:
+        @numba_njit
+        def batch_norm_train(x, gamma, beta):
+            out, _, _, mean, inv_std = normalize(x, gamma, beta)
+            return out, mean, inv_std
+
+        return batch_norm_train, kernel_cache_key(op, node, *_SOURCES)
+
+    alpha = op.alpha
+
+    @numba_njit
+    def batch_norm_train_with_averages(x, gamma, beta, running_mean, running_inv_std):
+        if running_mean.size != gamma.size or running_inv_std.size != gamma.size:
+            raise ValueError("BatchNormTrain: the running averages must have one entry per position on the kept axes")
+        out, mean, inv_std, mean_v, inv_std_v = normalize(x, gamma, beta)
+        new_mean, new_inv_std = np.empty_like(mean_v), np.empty_like(inv_std_v)
+        old_mean = np.ascontiguousarray(running_mean).ravel()
+        old_inv_std = np.ascontiguousarray(running_inv_std).ravel()
+        flat_mean, flat_inv_std = new_mean.reshape(-1), new_inv_std.reshape(-1)
+        for c in range(mean.size):
+            flat_mean[c] = (1 - alpha) * old_mean[c] + alpha * mean[c]
+            flat_inv_std[c] = (1 - alpha) * old_inv_std[c] + alpha * inv_std[c]
+        return out, mean_v, inv_std_v, new_mean, new_inv_std
+
+    return batch_norm_train_with_averages, kernel_cache_key(op, node, *_SOURCES)
 
 
 @register_funcify_and_cache_key(BatchNormTrainGrad)

@@ -41,7 +41,7 @@ from .geometry import BatchNormGeometry
 __all__ = ["batch_norm_train", "BatchNormTrain", "BatchNormTrainGrad"]
 
 
-def batch_norm_train(x, gamma, beta, axes, epsilon=1e-4):
+def batch_norm_train(x, gamma, beta, axes, epsilon=1e-4, running_mean=None, running_inv_std=None, alpha=0.1):
     """Normalize ``x`` with the mean and variance it has over ``axes``.
 
     Parameters
@@ -55,6 +55,11 @@ def batch_norm_train(x, gamma, beta, axes, epsilon=1e-4):
         The axes the statistics are taken over.
     epsilon : float
         Added to the variance before the square root.
+    running_mean, running_inv_std : tensor-like, optional
+        Running averages of the statistics (both or neither), shaped like
+        ``gamma``: then the Op also returns them moved towards this batch's.
+    alpha : float
+        The weight of this batch's statistics in the new running averages.
 
     Returns
     -------
@@ -62,13 +67,16 @@ def batch_norm_train(x, gamma, beta, axes, epsilon=1e-4):
         ``(x - mean) * inv_std * gamma + beta`` (``mean`` and ``inv_std``
         broadcast over ``axes``), and the statistics, shaped like ``gamma``.
         The dtype is the widest of the arguments', floatX for integers.
+    new_running_mean, new_running_inv_std : TensorVariable
+        Only with the running averages: ``(1 - alpha) * running + alpha *
+        statistic``.
 
     Raises
     ------
     ValueError
-        For axes that are not distinct axes of ``x``, or ``gamma`` or
-        ``beta`` of another shape than the statistics (where static shapes
-        tell).
+        For axes that are not distinct axes of ``x``, ``gamma``, ``beta`` or
+        the running averages of another shape than the statistics (where
+        static shapes tell), or only one running average.
 
     Examples
     --------
@@ -80,14 +88,20 @@ def batch_norm_train(x, gamma, beta, axes, epsilon=1e-4):
            [ 1.,  1.]])
     >>> mean.eval(), inv_std.eval()
     (array([ 2., 20.]), array([1. , 0.1]))
+    >>> *_, new_mean, new_inv_std = batch_norm_train(x, np.ones(2), np.zeros(2), 0, 0.0, np.zeros(2), np.ones(2),
+    ...                                              alpha=0.5)
+    >>> new_mean.eval(), new_inv_std.eval()
+    (array([ 1., 10.]), array([1.  , 0.55]))
     """
-    x, gamma, beta = map(pt.as_tensor_variable, (x, gamma, beta))
-    dtype = upcast(x.dtype, gamma.dtype, beta.dtype)
+    if (running_mean is None) != (running_inv_std is None):
+        raise ValueError("batch_norm_train: give both running_mean and running_inv_std, or neither")
+    tensors = [pt.as_tensor_variable(v) for v in (x, gamma, beta, running_mean, running_inv_std) if v is not None]
+    dtype = upcast(*(v.dtype for v in tensors))
     if not dtype.startswith("float"):
         dtype = pytensor.config.floatX
     axes = (axes,) if isinstance(axes, (int, np.integer)) else tuple(axes)
-    op = BatchNormTrain(BatchNormGeometry(axes, x.ndim), epsilon)
-    return op(x.astype(dtype), gamma.astype(dtype), beta.astype(dtype))
+    op = BatchNormTrain(BatchNormGeometry(axes, tensors[0].ndim), epsilon, None if running_mean is None else alpha)
+    return op(*(v.astype(dtype) for v in tensors))
 
 
 def _is_disconnected(variable):
@@ -122,7 +136,9 @@ class _BatchNormOp(Op):
 
 
 class BatchNormTrain(_BatchNormOp):
-    """``(x, gamma, beta) -> (out, mean, inv_std)``; see :func:`batch_norm_train`.
+    """``(x, gamma, beta) -> (out, mean, inv_std)``, and with ``alpha``
+    ``(x, gamma, beta, running_mean, running_inv_std) -> (out, mean, inv_std,
+    new_running_mean, new_running_inv_std)``; see :func:`batch_norm_train`.
 
     Examples
     --------
@@ -133,24 +149,39 @@ class BatchNormTrain(_BatchNormOp):
            [ 1.]]), array([1.]), array([1.])]
     """
 
-    __props__ = ("geometry", "epsilon")
+    __props__ = ("geometry", "epsilon", "alpha")
 
-    def __init__(self, geometry, epsilon=1e-4):
+    def __init__(self, geometry, epsilon=1e-4, alpha=None):
         if not isinstance(geometry, BatchNormGeometry):
             raise TypeError(f"geometry must be a BatchNormGeometry, got {geometry!r}")
         epsilon = float(epsilon)
         if not epsilon >= 0:
             raise ValueError(f"epsilon must be a non-negative number, got {epsilon!r}")
-        self.geometry, self.epsilon = geometry, epsilon
+        if alpha is not None:
+            alpha = float(alpha)
+            if not 0 <= alpha <= 1:
+                raise ValueError(f"alpha, the weight of a batch in the running averages, must be in [0, 1], "
+                                 f"got {alpha!r}")
+        self.geometry, self.epsilon, self.alpha = geometry, epsilon, alpha
 
-    def make_node(self, x, gamma, beta):
-        x, gamma, beta = map(pt.as_tensor_variable, (x, gamma, beta))
-        self._check(x, gamma=gamma, beta=beta)
-        return Apply(self, [x, gamma, beta], [x.type(), self._stats_type(x), self._stats_type(x)])
+    @property
+    def updates_averages(self):
+        """Whether the Op takes and returns running averages."""
+        return self.alpha is not None
+
+    def make_node(self, x, gamma, beta, *running):
+        x, gamma, beta, *running = map(pt.as_tensor_variable, (x, gamma, beta, *running))
+        if len(running) != 2 * self.updates_averages:
+            names = "x, gamma, beta" + (", running_mean, running_inv_std" if self.updates_averages else "")
+            raise TypeError(f"BatchNormTrain with alpha={self.alpha} takes {len(names.split(', '))} inputs ({names}), "
+                            f"got {3 + len(running)}")
+        self._check(x, gamma=gamma, beta=beta, **dict(zip(("running_mean", "running_inv_std"), running)))
+        n_stats = 2 + len(running)
+        return Apply(self, [x, gamma, beta, *running], [x.type()] + [self._stats_type(x) for _ in range(n_stats)])
 
     def perform(self, node, inputs, outputs):
-        (x, gamma, beta), g = inputs, self.geometry
-        self._check_sizes(x, gamma=gamma, beta=beta)
+        (x, gamma, beta, *running), g = inputs, self.geometry
+        self._check_sizes(x, gamma=gamma, beta=beta, **dict(zip(("running_mean", "running_inv_std"), running)))
         mean = x.mean(axis=g.axes, dtype=np.float64, keepdims=True)
         centered = x - mean.astype(x.dtype)
         var = np.square(centered).mean(axis=g.axes, dtype=np.float64, keepdims=True)
@@ -159,22 +190,42 @@ class BatchNormTrain(_BatchNormOp):
         centered *= scale
         centered += g.broadcast(beta)
         outputs[0][0] = centered
-        stats_shape = g.stats_shape(x.shape)
-        outputs[1][0] = mean.reshape(stats_shape).astype(x.dtype)
-        outputs[2][0] = inv_std.reshape(stats_shape).astype(x.dtype)
+        stats = [mean.reshape(gamma.shape), inv_std.reshape(gamma.shape)]
+        for cell, value in zip(outputs[1:], stats):
+            cell[0] = value.astype(x.dtype)
+        for cell, value, average in zip(outputs[3:], stats, running):
+            cell[0] = ((1 - self.alpha) * average + self.alpha * value).astype(x.dtype)
 
     @infer_shape_method
     def infer_shape(self, node, shapes):
         stats = tuple(shapes[0][a] for a in self.geometry.kept)
-        return [shapes[0], stats, stats]
+        return [shapes[0]] + [stats] * (len(node.outputs) - 1)
 
     def connection_pattern(self, node):
-        # Rows are inputs, columns outputs: the statistics depend on x only.
-        return [[True, True, True], [True, False, False], [True, False, False]]
+        # Rows are inputs, columns outputs: the statistics depend on x only,
+        # each new running average on x and its old value.
+        pattern = [[True, True, True], [True, False, False], [True, False, False]]
+        if self.updates_averages:
+            pattern = [row + [row[0], row[0]] for row in pattern]
+            pattern += [[False, False, False, True, False], [False, False, False, False, True]]
+        return pattern
 
     def pullback(self, inputs, outputs, cotangents):
-        (x, gamma, _), (_, mean, inv_std), (d_out, d_mean, d_inv_std) = inputs, outputs, cotangents
+        x, gamma = inputs[:2]
+        (_, mean, inv_std), (d_out, d_mean, d_inv_std) = outputs[:3], cotangents[:3]
         g = self.geometry
+        running_grads = []
+        for d_new, i in zip(cotangents[3:], (1, 2)):
+            # new = (1 - alpha) * old + alpha * statistic
+            if _is_disconnected(d_new):
+                running_grads.append(disconnected_type())
+                continue
+            running_grads.append((1 - self.alpha) * d_new)
+            statistic = self.alpha * d_new
+            if i == 1:
+                d_mean = statistic if _is_disconnected(d_mean) else d_mean + statistic
+            else:
+                d_inv_std = statistic if _is_disconnected(d_inv_std) else d_inv_std + statistic
         if _is_disconnected(d_out):
             d_x, d_gamma, d_beta = pt.zeros_like(x), disconnected_type(), disconnected_type()
         else:
@@ -186,7 +237,7 @@ class BatchNormTrain(_BatchNormOp):
             d_x = d_x + _broadcast(d_mean / n, g)
         if not _is_disconnected(d_inv_std):
             d_x = d_x - _broadcast(d_inv_std * inv_std ** 3 / n, g) * (x - _broadcast(mean, g))
-        return [d_x, d_gamma, d_beta]
+        return [d_x, d_gamma, d_beta, *running_grads]
 
 
 class BatchNormTrainGrad(_BatchNormOp):
