@@ -2,16 +2,19 @@
 
 :func:`batch_norm_train` computes ``(x - mean) * inv_std * gamma + beta``
 with ``mean`` and ``inv_std = 1 / sqrt(var + epsilon)`` taken over ``axes``,
-and returns the statistics too (a training function updates running averages
-with them). Written with PyTensor's elementwise Ops and reductions, this is
-about 50 nodes and their gradient another 50: in a ResNet-32 with 33 batch
-normalizations they were three quarters of a training function's 4,800
-nodes, and PyTensor's rewriting of a graph costs about 2 ms a node. Here it
-is two nodes, :class:`BatchNormTrain` and :class:`BatchNormTrainGrad`.
+and returns the statistics too; given running averages of them, it also
+returns their new values, as Theano's ``batch_normalization_train`` does, so
+that a training function's updates need no nodes of their own. Written with
+PyTensor's elementwise Ops and reductions, this is about 50 nodes and their
+gradient another 50: in a ResNet-32 with 33 batch normalizations they were
+three quarters of a training function's 4,800 nodes, and PyTensor's
+rewriting of a graph costs about 2 ms a node. Here it is two nodes,
+:class:`BatchNormTrain` and :class:`BatchNormTrainGrad`.
 
-The statistics are accumulated in float64 whatever the input's dtype; the
-variance is the mean squared deviation from the mean (two passes, no
-cancellation). Each Op has three implementations that give the same numbers:
+The statistics are accumulated in float64 whatever the input's dtype (on
+JAX, where ``jax_enable_x64`` allows it); the variance is the mean squared
+deviation from the mean (two passes, no cancellation). Each Op has three
+implementations that give the same numbers:
 
 * ``perform``: the NumPy reference, run by PyTensor's Python linker
   (``mode="FAST_COMPILE"``) and by convnet's CPU linker while the compiled
