@@ -210,13 +210,17 @@ class _TieredFunction:
         """Numba's dispatcher (its ``stats`` count cache hits and misses), once compiled."""
         return getattr(self.compiled, "dispatcher", None)
 
+    def _meanwhile(self, inputs):
+        """The outputs until the compiled code is ready: the interim's, or None."""
+        return self.interim(*inputs) if self.interim is not None else None
+
     def __call__(self, *inputs):
         if self.compiled is not None:
             return self.compiled(*inputs)
         if self.future is None:
             if not self.synchronous and _small(inputs):
                 # Not worth loading, let alone compiling, until it meets larger inputs.
-                return self.interim(*inputs) if self.interim is not None else None
+                return self._meanwhile(inputs)
             # Empty arrays of the inputs' dtypes and ranks, typed like them:
             # the values stay here.
             samples = tuple(np.empty((0,) * value.ndim, value.dtype) if isinstance(value, np.ndarray) else value
@@ -233,7 +237,7 @@ class _TieredFunction:
                 if isinstance(result, Future):  # new to the machine: compiling
                     self.future = result
                     if not result.done():
-                        return self.interim(*inputs) if self.interim is not None else None
+                        return self._meanwhile(inputs)
                     result = result.result()
                 self.compiled = result or _no_compiled_code
             except Exception as error:  # noqa: BLE001  (the fallback computes the same, slower)
@@ -244,7 +248,7 @@ class _TieredFunction:
             if self.compiled is _no_compiled_code and self.interim is not None:
                 self.compiled = self.interim
             return self.compiled(*inputs)
-        return self.interim(*inputs) if self.interim is not None else None
+        return self._meanwhile(inputs)
 
 
 def _load_or_compile(op, node, samples, synchronous):

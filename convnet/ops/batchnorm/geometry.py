@@ -29,7 +29,7 @@ ValueError: batch normalization axes must be distinct axes of the 4-dimensional 
 from dataclasses import dataclass
 from math import prod
 
-import numpy as np
+from pytensor.graph.basic import Variable
 
 from ...utils import int_types
 
@@ -82,15 +82,21 @@ class BatchNormGeometry:
             return tuple(range(self.ndim))
         return self.axes + kept
 
+    @property
+    def kept_span(self):
+        """``(first, last)``: where the kept axes are among the permuted
+        axes (``(0, 0)`` when there are none: everything is ``inner``)."""
+        kept = self.kept
+        if not kept:
+            return 0, 0
+        first = self.permutation.index(kept[0])
+        return first, first + len(kept)
+
     def layout(self, shape):
         """``(outer, kept, inner)``: the sizes of the input, permuted by
         :attr:`permutation`, before, on and after the kept axes."""
         shape = tuple(shape[a] for a in self.permutation)
-        kept = self.kept
-        if not kept:
-            return 1, 1, prod(shape)
-        first = self.permutation.index(kept[0])
-        last = first + len(kept)
+        first, last = self.kept_span
         return prod(shape[:first]), prod(shape[first:last]), prod(shape[last:])
 
     def stats_shape(self, shape):
@@ -102,9 +108,12 @@ class BatchNormGeometry:
         return prod(shape[a] for a in self.axes)
 
     def broadcast(self, stats):
-        """``stats`` (a NumPy array of :meth:`stats_shape`) with unit
-        normalized axes, to broadcast against the input."""
-        stats = np.asarray(stats)
+        """``stats`` (shaped like the kept axes: a NumPy or JAX array, or a
+        PyTensor variable) with unit normalized axes, to broadcast against
+        the input."""
+        if isinstance(stats, Variable):
+            kept = iter(range(stats.ndim))
+            return stats.dimshuffle(["x" if a in self.axes else next(kept) for a in range(self.ndim)])
         return stats.reshape([1 if a in self.axes else stats.shape[self.kept.index(a)] for a in range(self.ndim)])
 
     def check_stats_shape(self, name, input_shape, shape):

@@ -10,11 +10,7 @@ import jax
 import jax.numpy as jnp
 from pytensor.link.jax.dispatch import jax_funcify
 
-from .ops import BatchNormTrain, BatchNormTrainGrad
-
-
-def _broadcast(g, stats):
-    return stats.reshape([1 if a in g.axes else stats.shape[g.kept.index(a)] for a in range(g.ndim)])
+from .ops import _RUNNING, BatchNormTrain, BatchNormTrainGrad
 
 
 def _accumulator():
@@ -26,14 +22,14 @@ def jax_funcify_BatchNormTrain(op, node=None, **kwargs):
     g, epsilon, alpha = op.geometry, op.epsilon, op.alpha
 
     def batch_norm_train(x, gamma, beta, *running):
-        for name, value in zip(("gamma", "beta", "running_mean", "running_inv_std"), (gamma, beta, *running)):
+        for name, value in zip(("gamma", "beta", *_RUNNING), (gamma, beta, *running)):
             g.check_stats_shape(name, x.shape, value.shape)  # static sizes when JAX traces
         acc = _accumulator()
         mean = jnp.mean(x, axis=g.axes, dtype=acc, keepdims=True)
         centered = x - mean.astype(x.dtype)
         var = jnp.mean(jnp.square(centered.astype(acc)), axis=g.axes, keepdims=True)
         inv_std = 1.0 / jnp.sqrt(var + epsilon)
-        out = centered * (_broadcast(g, gamma) * inv_std).astype(x.dtype) + _broadcast(g, beta)
+        out = centered * (g.broadcast(gamma) * inv_std).astype(x.dtype) + g.broadcast(beta)
         stats = [mean.reshape(gamma.shape), inv_std.reshape(gamma.shape)]
         new_averages = [((1 - alpha) * average + alpha * value).astype(x.dtype)
                         for average, value in zip(running, stats)]
@@ -50,13 +46,13 @@ def jax_funcify_BatchNormTrainGrad(op, node=None, **kwargs):
         for name, value in (("gamma", gamma), ("mean", mean), ("inv_std", inv_std)):
             g.check_stats_shape(name, x.shape, value.shape)  # static sizes when JAX traces
         acc = _accumulator()
-        inv_std_b = _broadcast(g, inv_std)
-        x_hat = (x - _broadcast(g, mean)) * inv_std_b
+        inv_std_b = g.broadcast(inv_std)
+        x_hat = (x - g.broadcast(mean)) * inv_std_b
         n = g.count(x.shape)
         d_beta = jnp.sum(d_out, axis=g.axes, dtype=acc, keepdims=True)
         d_gamma = jnp.sum(d_out.astype(acc) * x_hat, axis=g.axes, keepdims=True)
         d_x = (d_out - (d_beta / n).astype(x.dtype) - x_hat * (d_gamma / n).astype(x.dtype)) \
-            * (_broadcast(g, gamma) * inv_std_b)
+            * (g.broadcast(gamma) * inv_std_b)
         return d_x.astype(x.dtype), d_gamma.reshape(gamma.shape).astype(x.dtype), \
             d_beta.reshape(gamma.shape).astype(x.dtype)
 

@@ -30,9 +30,7 @@ class _Constants:
         self.permutation = g.permutation
         self.inverse = tuple(int(a) for a in np.argsort(g.permutation))
         self.transposed = g.permutation != tuple(range(g.ndim))
-        # Where the kept axes are in the permuted input.
-        self.first = g.permutation.index(g.kept[0]) if g.kept else g.ndim
-        self.last = self.first + len(g.kept)
+        self.first, self.last = g.kept_span
 
 
 def _layout(k):

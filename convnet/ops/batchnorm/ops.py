@@ -107,6 +107,10 @@ def batch_norm_train(x, gamma, beta, axes, epsilon=1e-4, running_mean=None, runn
     return op(*(v.astype(dtype) for v in tensors))
 
 
+_RUNNING = ("running_mean", "running_inv_std")
+"""The names of :class:`BatchNormTrain`'s optional inputs."""
+
+
 def _is_disconnected(variable):
     return isinstance(variable.type, DisconnectedType)
 
@@ -175,16 +179,16 @@ class BatchNormTrain(_BatchNormOp):
     def make_node(self, x, gamma, beta, *running):
         x, gamma, beta, *running = map(pt.as_tensor_variable, (x, gamma, beta, *running))
         if len(running) != 2 * self.updates_averages:
-            names = "x, gamma, beta" + (", running_mean, running_inv_std" if self.updates_averages else "")
-            raise TypeError(f"BatchNormTrain with alpha={self.alpha} takes {len(names.split(', '))} inputs ({names}), "
+            names = ("x", "gamma", "beta") + (_RUNNING if self.updates_averages else ())
+            raise TypeError(f"BatchNormTrain with alpha={self.alpha} takes {len(names)} inputs ({', '.join(names)}), "
                             f"got {3 + len(running)}")
-        self._check(x, gamma=gamma, beta=beta, **dict(zip(("running_mean", "running_inv_std"), running)))
+        self._check(x, gamma=gamma, beta=beta, **dict(zip(_RUNNING, running)))
         n_stats = 2 + len(running)
         return Apply(self, [x, gamma, beta, *running], [x.type()] + [self._stats_type(x) for _ in range(n_stats)])
 
     def perform(self, node, inputs, outputs):
         (x, gamma, beta, *running), g = inputs, self.geometry
-        self._check_sizes(x, gamma=gamma, beta=beta, **dict(zip(("running_mean", "running_inv_std"), running)))
+        self._check_sizes(x, gamma=gamma, beta=beta, **dict(zip(_RUNNING, running)))
         mean = x.mean(axis=g.axes, dtype=np.float64, keepdims=True)
         centered = x - mean.astype(x.dtype)
         var = np.square(centered).mean(axis=g.axes, dtype=np.float64, keepdims=True)
@@ -237,9 +241,9 @@ class BatchNormTrain(_BatchNormOp):
         # sum to zero, d inv_std / dx = -inv_std ** 3 * (x - mean) / n.
         n = _count(x, g)
         if not _is_disconnected(d_mean):
-            d_x = d_x + _broadcast(d_mean / n, g)
+            d_x = d_x + g.broadcast(d_mean / n)
         if not _is_disconnected(d_inv_std):
-            d_x = d_x - _broadcast(d_inv_std * inv_std ** 3 / n, g) * (x - _broadcast(mean, g))
+            d_x = d_x - g.broadcast(d_inv_std * inv_std ** 3 / n) * (x - g.broadcast(mean))
         return [d_x, d_gamma, d_beta, *running_grads]
 
 
@@ -316,20 +320,14 @@ def _count(x, g):
     return pt.prod([x.shape[a] for a in g.axes]).astype(x.dtype)
 
 
-def _broadcast(stats, g):
-    """Symbolic ``stats`` (shaped like the kept axes) broadcast against the input."""
-    kept = iter(range(stats.ndim))
-    return stats.dimshuffle(["x" if a in g.axes else next(kept) for a in range(g.ndim)])
-
-
 def _gradient_formula(g, x, d_out, gamma, mean, inv_std):
     """:class:`BatchNormTrainGrad`'s outputs written with PyTensor's own Ops
     (differentiated for second derivatives, and a reference for tests)."""
     n = _count(x, g)
-    x_hat = (x - _broadcast(mean, g)) * _broadcast(inv_std, g)
+    x_hat = (x - g.broadcast(mean)) * g.broadcast(inv_std)
     d_beta = d_out.sum(axis=g.axes)
     d_gamma = (d_out * x_hat).sum(axis=g.axes)
-    d_x = _broadcast(gamma * inv_std, g) * (d_out - _broadcast(d_beta / n, g) - x_hat * _broadcast(d_gamma / n, g))
+    d_x = g.broadcast(gamma * inv_std) * (d_out - g.broadcast(d_beta / n) - x_hat * g.broadcast(d_gamma / n))
     return d_x, d_gamma, d_beta
 
 

@@ -643,7 +643,6 @@ optdb.register("jax_conv_spatial_sizes_as_tuple", in2out(spatial_sizes_as_jax_tu
                position=100)
 
 
-
 @cpu_thunk.register(Conv)
 @cpu_thunk.register(ConvGradWeights)
 @cpu_thunk.register(ConvGradInputs)
